@@ -1,0 +1,846 @@
+"""Processes: greenlets with a pid, a mailbox, links and monitors.
+
+Theory of operation
+-------------------
+A process is a :class:`Process` record run by a greenlet whose parent is the
+gevent hub.  Greenlets are pooled: when a process ends, its greenlet parks
+in ``_pool`` and the next ``spawn`` hands it a new record, which saves the
+greenlet creation (and, on CPython 3.11, the mmap/munmap of its frame
+stack) that dominates a bare spawn.
+
+Scheduling is gevent's.  A process waiting in ``receive`` parks with
+``hub.switch()`` after setting ``parked = 1``.  Whoever wakes it (a send,
+an exit signal, the receive's own timer) moves ``parked`` from 1 to 2
+before scheduling the switch, so a process is woken at most once per park
+and no stale wake-up can ever land in a greenlet that has moved on (pooled
+greenlets are reused, so that matters).  ``parked == 0`` means the process
+is running, runnable, or blocked somewhere else in gevent (a socket, a
+sleep): gevent's own waits are token-based (``Waiter``), so an exit signal
+is thrown into them with ``greenlet.throw``, exactly as gevent's
+``Greenlet.kill`` does.
+
+Exit signals are never lost and never swallowed.  A pending signal is kept
+in ``exit_`` until the process ends: if user code catches the
+:class:`~beamish.core._errors.Exit` exception, the next ``receive`` raises it
+again, and the process's exit reason is the signal's reason.
+
+Everything here runs on one hub (the main thread's); beamish processes are
+not thread-safe, as gevent's greenlets are not.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from collections import deque
+from itertools import islice
+from typing import Any, Callable, Optional
+
+from greenlet import greenlet, getcurrent, GreenletExit
+from gevent import get_hub
+from gevent import Greenlet as _GeventGreenlet
+
+from . import _ids
+from ._errors import BadArg, Exit, NameTaken, NoProc, NotAProcess, NotRegistered, ReceiveTimeout
+from ._ids import Pid, Ref, make_ref, _new_pid
+from ._pattern import ANY, NOTAG, UNHASHABLE, compile_patterns, message_tag, pattern_tag
+from ._records import Down, ExitMsg
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "spawn", "spawn_link", "spawn_monitor", "spawn_opt", "self", "send", "receive",
+    "link", "unlink", "monitor", "demonitor", "exit", "process_flag", "is_alive",
+    "register", "unregister", "whereis", "registered", "send_after", "cancel_timer",
+]
+
+_hub = get_hub()
+_loop = _hub.loop
+_run_callback = _loop.run_callback
+_hub_switch = _hub.switch
+
+_NO_EXIT = object()   # Process.exit_ when no exit signal is pending
+_TIMEOUT = object()   # what a receive timer switches in with
+_RAISE = object()     # receive(default=...) not given
+
+#: How many finished greenlets are kept for reuse by later spawns.
+POOL_MAX = 2048
+_pool: list = []
+
+#: Live processes of this node by pid id.
+_procs: dict = {}
+#: Registered names.
+_names: dict = {}
+
+
+class Process:
+    """The runtime's record of one process (private; users hold a Pid)."""
+
+    __slots__ = (
+        "pid", "g", "fn", "args", "kwargs", "mq", "parked", "exit_", "trap",
+        "links", "monitors", "monitored_by", "name", "reds", "scanned", "tags",
+        "tmo", "alive", "adopted", "__weakref__",
+    )
+
+    def __init__(self, fn: Optional[Callable], args: tuple, kwargs: Optional[dict]) -> None:
+        self.pid = pid = _new_pid()
+        pid._proc = self
+        self.g = None
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.mq = None            # deque, made on the first message
+        self.parked = 0
+        self.exit_ = _NO_EXIT
+        self.trap = False
+        self.links = None         # set of Pid
+        self.monitors = None      # {Ref: target Pid or (name, node)} this process holds
+        self.monitored_by = None  # {Ref: watcher Pid}
+        self.name = None
+        self.reds = 0
+        self.scanned = 0          # length of the tag-indexed mailbox prefix
+        self.tags = None          # {tag: count} over that prefix
+        self.tmo = False
+        self.alive = True
+        self.adopted = False
+        _procs[pid.id] = self
+
+    def __repr__(self) -> str:
+        return f"<Process {self.pid!r}{' ' + self.name if self.name else ''}>"
+
+
+# --------------------------------------------------------------- spawning
+def _worker(proc: Process) -> None:
+    """Body of a pooled greenlet: run processes, one after another."""
+    g = getcurrent()
+    pool = _pool
+    while True:
+        g._bproc = proc
+        proc.g = g
+        _run(proc)
+        proc = None
+        g._bproc = None
+        if len(pool) >= POOL_MAX:
+            return
+        pool.append(g)
+        proc = _hub_switch()
+        while proc.__class__ is not Process:  # defensive: ignore stray switches
+            proc = _hub_switch()
+
+
+def _run(proc: Process) -> None:
+    system_error = None
+    crashed = False
+    try:
+        kwargs = proc.kwargs
+        if kwargs:
+            proc.fn(*proc.args, **kwargs)
+        else:
+            proc.fn(*proc.args)
+        reason: Any = "normal"
+    except Exit as e:
+        reason = e.reason
+    except GreenletExit:
+        reason = "killed"
+    except Exception as e:
+        reason = e
+        crashed = True
+    except BaseException as e:  # KeyboardInterrupt, SystemExit: end, then re-raise
+        reason = e
+        system_error = e
+    if proc.exit_ is not _NO_EXIT:
+        reason = proc.exit_
+        crashed = False
+    elif crashed and not proc.links:
+        _crash_report(proc, reason)
+    _terminate(proc, reason)
+    if system_error is not None:
+        raise system_error
+
+
+def _start(proc: Process) -> None:
+    if _pool:
+        g = _pool.pop()
+    else:
+        g = greenlet(_worker, _hub)
+    proc.g = g
+    _run_callback(g.switch, proc)
+
+
+def spawn(fn: Callable, *args: Any, **kwargs: Any) -> Pid:
+    """Start a process running ``fn(*args, **kwargs)``; return its pid.
+
+    The new process runs when the caller next yields to the hub.  It ends
+    with reason ``"normal"`` when ``fn`` returns, with the exception as
+    reason when ``fn`` raises, or with the reason of ``exit(reason)``.
+    """
+    proc = Process(fn, args, kwargs)
+    _start(proc)
+    return proc.pid
+
+
+def spawn_link(fn: Callable, *args: Any, **kwargs: Any) -> Pid:
+    """``spawn`` and link the new process to the caller, atomically."""
+    me = _current()
+    proc = Process(fn, args, kwargs)
+    _add_link(me, proc)
+    _start(proc)
+    return proc.pid
+
+
+def spawn_monitor(fn: Callable, *args: Any, **kwargs: Any) -> tuple:
+    """``spawn`` and monitor the new process; returns ``(pid, ref)``."""
+    me = _current()
+    proc = Process(fn, args, kwargs)
+    ref = _add_monitor(me, proc, proc.pid)
+    _start(proc)
+    return proc.pid, ref
+
+
+def spawn_opt(fn: Callable, args: tuple = (), kwargs: Optional[dict] = None, *,
+              link: bool = False, monitor: bool = False, trap_exit: bool = False,
+              name: Optional[str] = None) -> Any:
+    """``spawn`` with options (Erlang's ``spawn_opt``).
+
+    ``link`` and ``monitor`` as in ``spawn_link``/``spawn_monitor`` (with
+    ``monitor=True`` the result is ``(pid, ref)``); ``trap_exit`` sets the
+    flag before the process runs; ``name`` registers it before it runs.
+    """
+    me = _current() if (link or monitor) else None
+    if name is not None and name in _names:
+        raise NameTaken(f"name {name!r} is already registered to {_names[name].pid!r}")
+    proc = Process(fn, args, kwargs)
+    proc.trap = bool(trap_exit)
+    if name is not None:
+        _do_register(name, proc)
+    if link:
+        _add_link(me, proc)
+    ref = _add_monitor(me, proc, proc.pid) if monitor else None
+    _start(proc)
+    return (proc.pid, ref) if monitor else proc.pid
+
+
+# -------------------------------------------------------- current process
+def _adopt(g: Any) -> Process:
+    """Give a process identity to the main greenlet or a gevent Greenlet.
+
+    The main greenlet behaves like Erlang's shell process: it can send,
+    receive, link and monitor.  A gevent ``Greenlet`` that does the same is
+    adopted and its record ends when the greenlet ends.
+    """
+    if g is _hub:
+        raise NotAProcess("the gevent hub is not a process")
+    if g.parent is not None and not isinstance(g, _GeventGreenlet):
+        raise NotAProcess(f"{g!r} is not a beamish process; start it with beamish.spawn")
+    proc = Process(None, (), None)
+    proc.g = g
+    proc.adopted = True
+    g._bproc = proc
+    if isinstance(g, _GeventGreenlet):
+        g.rawlink(_adopted_greenlet_ended)
+    return proc
+
+
+def _adopted_greenlet_ended(g: Any) -> None:
+    proc = getattr(g, "_bproc", None)
+    if proc is not None and proc.alive:
+        g._bproc = None
+        exc = g.exception
+        _terminate(proc, "normal" if exc is None else (exc.reason if isinstance(exc, Exit) else exc))
+
+
+def _current() -> Process:
+    g = getcurrent()
+    proc = getattr(g, "_bproc", None)
+    if proc is None:
+        proc = _adopt(g)
+    return proc
+
+
+def self() -> Pid:
+    """The pid of the calling process."""
+    g = getcurrent()
+    proc = getattr(g, "_bproc", None)
+    if proc is None:
+        proc = _adopt(g)
+    return proc.pid
+
+
+def _lookup(pid: Pid) -> Optional[Process]:
+    """The live local process of ``pid`` (also for pids decoded from bytes)."""
+    proc = pid._proc
+    if proc is None and pid.node == _ids._node_name and pid.creation == _ids._creation:
+        proc = _procs.get(pid.id)
+        if proc is not None:
+            pid._proc = proc
+    return proc
+
+
+def _resolve(dest: Any) -> Optional[Process]:
+    if dest.__class__ is Pid:
+        return _lookup(dest)
+    if isinstance(dest, str):
+        proc = _names.get(dest)
+        if proc is None:
+            raise NotRegistered(dest)
+        return proc
+    raise BadArg(f"not a pid or a registered name: {dest!r}")
+
+
+# -------------------------------------------------------------- messaging
+def send(dest: Any, msg: Any) -> Any:
+    """Send ``msg`` to a pid or a registered name; returns ``msg``.
+
+    Sending to a dead pid does nothing, as in Erlang.  Sending to a name no
+    process holds raises :class:`NotRegistered`.  Messages from one sender
+    to one receiver arrive in the order they were sent.  The message is
+    passed by reference (not copied): treat it as immutable once sent.
+    """
+    if dest.__class__ is Pid:
+        p = dest._proc
+        if p is None:
+            p = _lookup(dest)
+            if p is None:
+                return msg
+    else:
+        p = _resolve(dest)
+    q = p.mq
+    if q is None:
+        q = p.mq = deque()
+    q.append(msg)
+    if p.parked == 1:
+        p.parked = 2
+        _run_callback(p.g.switch)
+    return msg
+
+
+def _deliver(p: Process, msg: Any) -> None:
+    """Runtime-internal send to a live process record."""
+    q = p.mq
+    if q is None:
+        q = p.mq = deque()
+    q.append(msg)
+    if p.parked == 1:
+        p.parked = 2
+        _run_callback(p.g.switch)
+
+
+def _on_timer(p: Process) -> None:
+    p.tmo = True
+    if p.parked == 1:
+        p.parked = 2
+        p.g.switch(_TIMEOUT)
+
+
+def _timed_out(default: Any, timeout: float) -> Any:
+    if default is _RAISE:
+        raise ReceiveTimeout(f"no matching message within {timeout} s")
+    return default
+
+
+def _unindex(p: Process, m: Any) -> None:
+    """Drop ``m`` (removed from the indexed prefix) from the tag index."""
+    p.scanned -= 1
+    tags = p.tags
+    t = message_tag(m)
+    n = tags[t] - 1
+    if n:
+        tags[t] = n
+    else:
+        del tags[t]
+
+
+def _extend_index(p: Process, q: deque, upto: int) -> None:
+    tags = p.tags
+    if tags is None:
+        tags = p.tags = {}
+    get = tags.get
+    for m in islice(q, p.scanned, upto):
+        t = message_tag(m)
+        tags[t] = get(t, 0) + 1
+    p.scanned = upto
+
+
+def receive(*patterns: Any, timeout: Optional[float] = None, default: Any = _RAISE) -> Any:
+    """Take the first queued message matching any of ``patterns``.
+
+    With no patterns, the first message of any kind.  Messages that match
+    no pattern stay queued, in order.  ``timeout`` is in seconds (``None``:
+    wait for ever; ``0``: only look at what is queued).  On timeout,
+    ``default`` is returned if given, else :class:`ReceiveTimeout` is
+    raised.  See :mod:`beamish.core._pattern` for what a pattern can be.
+
+    Raises:
+        Exit: a pending exit signal ends the process here.
+    """
+    g = getcurrent()
+    p = getattr(g, "_bproc", None)
+    if p is None:
+        p = _adopt(g)
+    if p.exit_ is not _NO_EXIT:
+        raise Exit(p.exit_)
+    if not patterns:
+        q = p.mq
+        if q:
+            p.reds += 1
+            m = q.popleft()
+            if p.scanned:
+                _unindex(p, m)
+            return m
+        return _wait_any(p, timeout, default)
+    return _receive_matching(p, compile_patterns(patterns), timeout, default)
+
+
+def _start_timer(p: Process, timeout: float):
+    p.tmo = False
+    timer = _loop.timer(timeout)
+    timer.start(_on_timer, p)
+    return timer
+
+
+def _park(p: Process) -> None:
+    p.parked = 1
+    try:
+        _hub_switch()
+    finally:
+        p.parked = 0
+    p.reds += 1
+    if p.exit_ is not _NO_EXIT:
+        raise Exit(p.exit_)
+
+
+def _wait_any(p: Process, timeout: Optional[float], default: Any) -> Any:
+    if timeout is not None and timeout <= 0:
+        return _timed_out(default, timeout)
+    timer = None if timeout is None else _start_timer(p, timeout)
+    try:
+        while True:
+            _park(p)
+            q = p.mq
+            if q:
+                p.reds += 1
+                m = q.popleft()
+                if p.scanned:
+                    _unindex(p, m)
+                return m
+            if timer is not None and p.tmo:
+                return _timed_out(default, timeout)
+    finally:
+        if timer is not None:
+            timer.close()
+
+
+def _find(p: Process, q: deque, matchers: list, start: int) -> int:
+    """Index of the first message at or after ``start`` matching, or -1."""
+    best = -1
+    for value, tag, pred in matchers:
+        stop = len(q) if best < 0 else best
+        if pred is None:
+            s = start
+            if tag is not NOTAG:
+                sc = p.scanned
+                if s < sc:
+                    tags = p.tags
+                    if not tags.get(tag) and not tags.get(UNHASHABLE):
+                        s = sc
+            if s >= stop:
+                continue
+            try:
+                best = q.index(value, s, stop)
+            except ValueError:
+                pass
+        else:
+            for i, m in enumerate(islice(q, start, stop), start):
+                if pred(m):
+                    best = i
+                    break
+    return best
+
+
+def _receive_matching(p: Process, matchers: list, timeout: Optional[float], default: Any) -> Any:
+    indexed = any(tag is not NOTAG for _, tag, _ in matchers)
+    q = p.mq
+    if q is None:
+        q = p.mq = deque()
+    start = 0
+    timer = None
+    try:
+        while True:
+            idx = _find(p, q, matchers, start)
+            if idx >= 0:
+                if indexed and idx > p.scanned:
+                    _extend_index(p, q, idx)
+                m = q[idx]
+                del q[idx]
+                if idx < p.scanned:
+                    _unindex(p, m)
+                p.reds += 1
+                return m
+            start = len(q)
+            if indexed and start > p.scanned:
+                _extend_index(p, q, start)
+            if timer is None:
+                if timeout is not None:
+                    if timeout <= 0:
+                        return _timed_out(default, timeout)
+                    timer = _start_timer(p, timeout)
+            elif p.tmo:
+                return _timed_out(default, timeout)
+            _park(p)
+    finally:
+        if timer is not None:
+            timer.close()
+
+
+def _remove_first(p: Process, pattern: Any) -> bool:
+    q = p.mq
+    if not q:
+        return False
+    idx = _find(p, q, compile_patterns((pattern,)), 0)
+    if idx < 0:
+        return False
+    m = q[idx]
+    del q[idx]
+    if idx < p.scanned:
+        _unindex(p, m)
+    return True
+
+
+# ------------------------------------------------------------ exit signals
+def _is(reason: Any, atom: str) -> bool:
+    return reason.__class__ is str and reason == atom
+
+
+def _kill(p: Process, reason: Any) -> None:
+    """End live process ``p`` with ``reason`` as soon as it can run."""
+    if p.exit_ is not _NO_EXIT and not _is(reason, "killed"):
+        return  # already dying; only an untrappable kill overrides
+    p.exit_ = reason
+    if p.adopted:
+        _kill_adopted(p, reason)
+        return
+    if p.g is getcurrent():
+        raise Exit(reason)
+    if p.parked == 1:
+        p.parked = 2
+        _run_callback(p.g.switch)
+    elif p.parked == 0:
+        _run_callback(_throw_exit, p)
+
+
+def _kill_adopted(p: Process, reason: Any) -> None:
+    """An adopted greenlet (the main one, say) is killed like Erlang's shell:
+    its process record ends now, with links and monitors signalled, and the
+    greenlet gets the Exit raised where it waits.  If it carries on (a test
+    catching the Exit), its next ``self()`` adopts it as a fresh process."""
+    g = p.g
+    if getattr(g, "_bproc", None) is p:
+        g._bproc = None
+    parked = p.parked
+    _terminate(p, reason)
+    if g is getcurrent():
+        raise Exit(reason)
+    if parked == 1:
+        p.parked = 2
+        _run_callback(g.switch)
+    elif parked == 0:
+        _run_callback(_throw_into, g, reason)
+
+
+def _throw_into(g: Any, reason: Any) -> None:
+    if not g.dead:
+        g.throw(Exit(reason))
+
+
+def _throw_exit(p: Process) -> None:
+    # Runs in the hub, so p is not running now.
+    if not p.alive:
+        return
+    if p.parked == 1:
+        p.parked = 2
+        p.g.switch()
+    elif p.parked == 0:
+        g = p.g
+        if g is not None and not g.dead:
+            g.throw(Exit(p.exit_))
+
+
+def _exit_signal(p: Process, sender: Pid, reason: Any, via_link: bool) -> None:
+    """Deliver an exit signal from ``sender`` to live process ``p``."""
+    if not via_link and _is(reason, "kill"):
+        _kill(p, "killed")
+    elif p.trap:
+        _deliver(p, ExitMsg(sender, reason))
+    elif _is(reason, "normal"):
+        if not via_link and sender == p.pid:
+            _kill(p, "normal")
+    else:
+        _kill(p, reason)
+
+
+def exit(*args: Any) -> None:
+    """``exit(reason)`` ends the caller; ``exit(pid, reason)`` signals ``pid``.
+
+    As Erlang's exit/1 and exit/2.  ``exit(pid, "kill")`` cannot be trapped
+    and the target dies with ``"killed"``.  ``exit(pid, "normal")`` is
+    ignored by a process that does not trap exits (unless it is the caller
+    itself).  A trapping target gets ``("EXIT", sender, reason)`` instead.
+    Signalling a dead pid does nothing.
+    """
+    if len(args) == 1:
+        raise Exit(args[0])
+    if len(args) != 2:
+        raise TypeError("exit(reason) or exit(pid, reason)")
+    target, reason = args
+    p = _resolve(target)
+    if p is None or not p.alive:
+        return
+    sender = _current().pid
+    _exit_signal(p, sender, reason, via_link=False)
+
+
+def process_flag(flag: str, value: Any) -> Any:
+    """Set a process flag of the caller; returns the old value.
+
+    Only ``"trap_exit"`` exists: when true, exit signals (but ``kill``)
+    arrive as ``("EXIT", pid, reason)`` messages instead of ending the
+    process.
+    """
+    if flag != "trap_exit":
+        raise BadArg(f"unknown process flag {flag!r}")
+    p = _current()
+    old = p.trap
+    p.trap = bool(value)
+    return old
+
+
+# ------------------------------------------------------- links and monitors
+def _add_link(a: Process, b: Process) -> None:
+    if a.links is None:
+        a.links = set()
+    if b.links is None:
+        b.links = set()
+    a.links.add(b.pid)
+    b.links.add(a.pid)
+
+
+def link(pid: Pid) -> None:
+    """Link the caller and ``pid`` (both ways); linking twice is one link.
+
+    If ``pid`` is not alive: a caller that traps exits gets
+    ``("EXIT", pid, "noproc")``; otherwise :class:`NoProc` is raised, as
+    Erlang's link/1 fails with ``noproc``.
+    """
+    me = _current()
+    if pid == me.pid:
+        return
+    p = _resolve(pid)
+    if p is None or not p.alive:
+        if me.trap:
+            _deliver(me, ExitMsg(pid, "noproc"))
+            return
+        raise NoProc(pid)
+    _add_link(me, p)
+
+
+def unlink(pid: Pid) -> None:
+    """Remove the link between the caller and ``pid``, if any (both ways)."""
+    me = _current()
+    if me.links:
+        me.links.discard(pid)
+    p = _resolve(pid)
+    if p is not None and p.links:
+        p.links.discard(me.pid)
+
+
+def _add_monitor(watcher: Process, target: Optional[Process], key: Any) -> Ref:
+    ref = make_ref()
+    if watcher.monitors is None:
+        watcher.monitors = {}
+    if target is None or not target.alive:
+        _deliver(watcher, Down(ref, key, "noproc"))
+        return ref
+    watcher.monitors[ref] = key
+    if target.monitored_by is None:
+        target.monitored_by = {}
+    target.monitored_by[ref] = watcher.pid
+    return ref
+
+
+def monitor(target: Any) -> Ref:
+    """Monitor a pid or a registered name; returns a fresh ref every call.
+
+    When the target ends, the caller gets ``("DOWN", ref, "process", pid,
+    reason)``; for a dead or unknown target, at once with ``"noproc"``.
+    Monitoring by name reports ``(name, node)`` in the pid field, as
+    Erlang does.  Each call makes a new monitor: monitor the same process
+    twice and you hold two (``process_info`` shows them).
+    """
+    me = _current()
+    if target.__class__ is Pid:
+        return _add_monitor(me, _lookup(target), target)
+    if isinstance(target, str):
+        return _add_monitor(me, _names.get(target), (target, _ids._node_name))
+    raise BadArg(f"cannot monitor {target!r}")
+
+
+def demonitor(ref: Ref, flush: bool = False) -> bool:
+    """Remove the monitor ``ref``; with ``flush``, also drop its queued DOWN.
+
+    Returns True (as Erlang's demonitor/1,2 without the ``info`` option).
+    """
+    me = _current()
+    if me.monitors:
+        key = me.monitors.pop(ref, None)
+        if key is not None:
+            target = _lookup(key) if key.__class__ is Pid else _names.get(key[0])
+            if target is not None and target.monitored_by:
+                target.monitored_by.pop(ref, None)
+    if flush:
+        _remove_first(me, ("DOWN", ref, ANY, ANY, ANY))
+    return True
+
+
+def is_alive(pid: Pid) -> bool:
+    """True if ``pid`` is a live process of this node."""
+    p = _lookup(pid)
+    return p is not None and p.alive
+
+
+# ------------------------------------------------------------ termination
+def _terminate(proc: Process, reason: Any) -> None:
+    """Tear down a process that ended with ``reason`` and signal its peers."""
+    proc.alive = False
+    pid = proc.pid
+    _procs.pop(pid.id, None)
+    pid._proc = None
+    if proc.name is not None:
+        _names.pop(proc.name, None)
+    links = proc.links
+    monitored_by = proc.monitored_by
+    monitors = proc.monitors
+    proc.links = proc.monitored_by = proc.monitors = None
+    proc.mq = None
+    proc.tags = None
+    proc.scanned = 0
+    proc.fn = None
+    proc.args = proc.kwargs = None
+    if monitors:
+        for ref, key in monitors.items():
+            target = _lookup(key) if key.__class__ is Pid else None
+            if target is None and key.__class__ is not Pid:
+                target = _names.get(key[0])
+            if target is not None and target.monitored_by:
+                target.monitored_by.pop(ref, None)
+    if links:
+        for other in links:
+            p = _lookup(other)
+            if p is not None and p.alive:
+                p.links.discard(pid)
+                _exit_signal(p, pid, reason, via_link=True)
+    if monitored_by:
+        for ref, watcher in monitored_by.items():
+            w = _lookup(watcher)
+            if w is not None and w.alive:
+                if w.monitors:
+                    key = w.monitors.pop(ref, pid)
+                else:
+                    key = pid
+                _deliver(w, Down(ref, key, reason))
+
+
+def _crash_report(proc: Process, reason: BaseException) -> None:
+    from ._info import initial_call_of
+    log.error(
+        "process %r%s crashed: initial call %s, reason %r",
+        proc.pid, f" ({proc.name})" if proc.name else "", initial_call_of(proc), reason,
+        exc_info=(type(reason), reason, reason.__traceback__),
+        extra={"beamish_pid": repr(proc.pid), "beamish_reason": repr(reason)},
+    )
+
+
+# --------------------------------------------------------- registered names
+def _do_register(name: str, proc: Process) -> None:
+    if not isinstance(name, str) or not name:
+        raise BadArg(f"a registered name must be a non-empty str, got {name!r}")
+    holder = _names.get(name)
+    if holder is not None:
+        raise NameTaken(f"name {name!r} is already registered to {holder.pid!r}")
+    if proc.name is not None:
+        raise NameTaken(f"{proc.pid!r} is already registered as {proc.name!r}")
+    _names[name] = proc
+    proc.name = name
+
+
+def register(name: str, pid: Pid) -> None:
+    """Register ``name`` for the live process ``pid``.
+
+    Raises:
+        NameTaken: the name is taken, or the process already has a name.
+        NoProc: ``pid`` is not alive.
+    """
+    p = _lookup(pid) if pid.__class__ is Pid else None
+    if p is None or not p.alive:
+        raise NoProc(pid)
+    _do_register(name, p)
+
+
+def unregister(name: str) -> None:
+    """Remove a registered name.  Raises :class:`NotRegistered` if unknown."""
+    p = _names.pop(name, None)
+    if p is None:
+        raise NotRegistered(name)
+    p.name = None
+
+
+def whereis(name: str) -> Optional[Pid]:
+    """The pid registered as ``name``, or None."""
+    p = _names.get(name)
+    return None if p is None else p.pid
+
+
+def registered() -> list:
+    """All registered names."""
+    return list(_names)
+
+
+# ------------------------------------------------------------------ timers
+class TimerRef:
+    """A pending ``send_after``; pass it to :func:`cancel_timer`."""
+
+    __slots__ = ("_timer", "__weakref__")
+
+    def __init__(self, timer: Any) -> None:
+        self._timer = timer
+
+    @property
+    def active(self) -> bool:
+        return self._timer is not None and self._timer.active
+
+
+def _fire(tref: TimerRef, dest: Any, msg: Any) -> None:
+    t = tref._timer
+    tref._timer = None
+    if t is not None:
+        t.close()
+    try:
+        send(dest, msg)
+    except NotRegistered:
+        pass  # Erlang: a timer to an unregistered name is silently dropped
+
+
+def send_after(delay: float, dest: Any, msg: Any) -> TimerRef:
+    """Send ``msg`` to ``dest`` after ``delay`` seconds (erlang:send_after)."""
+    timer = _loop.timer(max(0.0, delay))
+    tref = TimerRef(timer)
+    timer.start(_fire, tref, dest, msg)
+    return tref
+
+
+def cancel_timer(tref: TimerRef) -> bool:
+    """Cancel a ``send_after``; True if it had not fired yet."""
+    t = tref._timer
+    if t is None:
+        return False
+    tref._timer = None
+    t.close()
+    return True

@@ -1,0 +1,169 @@
+"""Test helpers in ExUnit's spirit, and a pytest fixture that catches leaks.
+
+Use from any test that runs in the main greenlet (the main greenlet is a
+process, as Erlang's shell is)::
+
+    from beamish.testing import assert_receive, refute_receive
+
+    def test_echo():
+        pid = spawn(echo, self())
+        send(pid, "hi")
+        assert assert_receive(("echo", ANY)) == ("echo", "hi")
+
+Enable the leak check for a whole suite with, in ``conftest.py``::
+
+    pytest_plugins = ["beamish.testing"]
+
+and request ``beamish_no_leaks`` (or make an autouse fixture that does).
+After each test it waits briefly for processes to finish exiting, then
+fails the test if processes, registered names, links or monitors that the
+test made are still there, and kills what leaked so the next test starts
+clean.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import gevent
+
+from .core import _process
+from .core._info import initial_call_of
+from .core._process import _current
+
+__all__ = ["assert_receive", "assert_received", "refute_receive", "flush", "LeakError",
+           "Snapshot", "snapshot", "check_leaks", "beamish_no_leaks"]
+
+_SHOW = 10
+
+
+def _mailbox_preview() -> str:
+    q = _current().mq or ()
+    shown = [repr(m) for i, m in zip(range(_SHOW), q)]
+    more = len(q) - len(shown)
+    return "[" + ", ".join(shown) + (f", ... {more} more" if more > 0 else "") + "]"
+
+
+def assert_receive(*patterns: Any, timeout: float = 0.1) -> Any:
+    """Receive a message matching ``patterns`` within ``timeout`` s, or fail.
+
+    Returns the message.  The failure lists what the mailbox held instead.
+    """
+    sentinel = object()
+    got = _process.receive(*patterns, timeout=timeout, default=sentinel)
+    if got is sentinel:
+        raise AssertionError(
+            f"no message matching {patterns or '(any)'!r} within {timeout} s; "
+            f"mailbox: {_mailbox_preview()}")
+    return got
+
+
+def assert_received(*patterns: Any) -> Any:
+    """Like :func:`assert_receive`, for a message that is already queued."""
+    return assert_receive(*patterns, timeout=0)
+
+
+def refute_receive(*patterns: Any, timeout: float = 0.1) -> None:
+    """Fail if a message matching ``patterns`` arrives within ``timeout`` s."""
+    sentinel = object()
+    got = _process.receive(*patterns, timeout=timeout, default=sentinel)
+    if got is not sentinel:
+        raise AssertionError(f"unexpected message {got!r} matching {patterns or '(any)'!r}")
+
+
+def flush() -> list:
+    """Take every queued message of the caller; returns them in order."""
+    p = _current()
+    out = list(p.mq or ())
+    if p.mq:
+        p.mq.clear()
+    p.scanned = 0
+    p.tags = None
+    return out
+
+
+class LeakError(AssertionError):
+    """A test left processes, names, links or monitors behind."""
+
+
+class Snapshot:
+    """What the runtime holds at one moment: live pids, names, link and
+    monitor counts."""
+
+    def __init__(self) -> None:
+        procs = _process._procs
+        self.pids = set(procs)
+        self.names = set(_process._names)
+        self.links = sum(len(p.links or ()) for p in procs.values())
+        self.monitors = sum(len(p.monitors or ()) for p in procs.values())
+
+
+def snapshot() -> Snapshot:
+    """Record the runtime's tables (see :func:`check_leaks`)."""
+    return Snapshot()
+
+
+def _leaks(before: Snapshot) -> list:
+    now = Snapshot()
+    problems = []
+    procs = _process._procs
+    for pid_id in sorted(now.pids - before.pids):
+        p = procs.get(pid_id)
+        if p is None or p.adopted:
+            continue
+        problems.append(f"process {p.pid!r} ({initial_call_of(p)}) is still alive")
+    for name in sorted(now.names - before.names):
+        problems.append(f"name {name!r} is still registered")
+    # Adopted records (the main greenlet) come and go; count links and
+    # monitors of processes that existed before plus any still alive.
+    if now.links > before.links:
+        problems.append(f"{now.links - before.links} link(s) more than before the test")
+    if now.monitors > before.monitors:
+        problems.append(f"{now.monitors - before.monitors} monitor(s) more than before the test")
+    return problems
+
+
+def check_leaks(before: Snapshot, grace: float = 1.0) -> None:
+    """Fail with :class:`LeakError` if the runtime holds more than ``before``.
+
+    Waits up to ``grace`` seconds for exiting processes to finish first.
+    What leaked is killed before the error is raised.
+    """
+    deadline = gevent.get_hub().loop.now() + grace
+    problems = _leaks(before)
+    while problems and gevent.get_hub().loop.now() < deadline:
+        gevent.sleep(0.01)
+        problems = _leaks(before)
+    if not problems:
+        return
+    for pid_id in set(_process._procs) - before.pids:
+        p = _process._procs.get(pid_id)
+        if p is not None and not p.adopted:
+            _process._kill(p, "killed")
+    for name in set(_process._names) - before.names:
+        p = _process._names.pop(name, None)
+        if p is not None:
+            p.name = None
+    me = _current()
+    for ref in list(me.monitors or ()):
+        _process.demonitor(ref)
+    for pid in list(me.links or ()):
+        _process.unlink(pid)
+    gevent.sleep(0.01)
+    raise LeakError("the test leaked:\n  " + "\n  ".join(problems))
+
+
+try:
+    import pytest
+except ImportError:  # pragma: no cover - pytest is only needed for the fixture
+    pytest = None
+
+if pytest is not None:
+    @pytest.fixture
+    def beamish_no_leaks() -> Iterator[None]:
+        """Fail the test if it leaves processes, names, links or monitors."""
+        flush()
+        before = snapshot()
+        yield
+        flush()
+        check_leaks(before)
+
