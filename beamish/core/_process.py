@@ -51,6 +51,7 @@ __all__ = [
     "spawn", "spawn_link", "spawn_monitor", "spawn_opt", "self", "send", "receive",
     "link", "unlink", "monitor", "demonitor", "exit", "process_flag", "is_alive",
     "register", "unregister", "whereis", "registered", "send_after", "cancel_timer",
+    "alias", "unalias",
 ]
 
 _hub = get_hub()
@@ -70,6 +71,8 @@ _pool: list = []
 _procs: dict = {}
 #: Registered names.
 _names: dict = {}
+#: Active aliases: Ref -> Process.
+_aliases: dict = {}
 
 
 class Process:
@@ -78,7 +81,7 @@ class Process:
     __slots__ = (
         "pid", "g", "fn", "args", "kwargs", "mq", "parked", "exit_", "trap",
         "links", "monitors", "monitored_by", "name", "reds", "scanned", "tags",
-        "tmo", "alive", "adopted", "__weakref__",
+        "tmo", "alive", "adopted", "aliases", "__weakref__",
     )
 
     def __init__(self, fn: Optional[Callable], args: tuple, kwargs: Optional[dict]) -> None:
@@ -102,6 +105,7 @@ class Process:
         self.tmo = False
         self.alive = True
         self.adopted = False
+        self.aliases = None       # set of Ref routing to this process
         _procs[pid.id] = self
 
     def __repr__(self) -> str:
@@ -278,6 +282,8 @@ def _lookup(pid: Pid) -> Optional[Process]:
 def _resolve(dest: Any) -> Optional[Process]:
     if dest.__class__ is Pid:
         return _lookup(dest)
+    if dest.__class__ is Ref:
+        return _aliases.get(dest)   # an inactive alias: the message is dropped
     if isinstance(dest, str):
         proc = _names.get(dest)
         if proc is None:
@@ -290,6 +296,8 @@ def _resolve(dest: Any) -> Optional[Process]:
 def send(dest: Any, msg: Any) -> Any:
     """Send ``msg`` to a pid or a registered name; returns ``msg``.
 
+    ``dest`` may also be an alias (see :func:`alias`); a message to an
+    inactive alias is dropped.
     Sending to a dead pid does nothing, as in Erlang.  Sending to a name no
     process holds raises :class:`NotRegistered`.  Messages from one sender
     to one receiver arrive in the order they were sent.  The message is
@@ -303,6 +311,8 @@ def send(dest: Any, msg: Any) -> Any:
                 return msg
     else:
         p = _resolve(dest)
+        if p is None:
+            return msg
     q = p.mq
     if q is None:
         q = p.mq = deque()
@@ -652,11 +662,16 @@ def unlink(pid: Pid) -> None:
         p.links.discard(me.pid)
 
 
-def _add_monitor(watcher: Process, target: Optional[Process], key: Any) -> Ref:
+def _add_monitor(watcher: Process, target: Optional[Process], key: Any,
+                 as_alias: bool = False) -> Ref:
     ref = make_ref()
+    if as_alias:
+        _add_alias(watcher, ref)
     if watcher.monitors is None:
         watcher.monitors = {}
     if target is None or not target.alive:
+        if as_alias:
+            _unalias(watcher, ref)
         _deliver(watcher, Down(ref, key, "noproc"))
         return ref
     watcher.monitors[ref] = key
@@ -666,20 +681,23 @@ def _add_monitor(watcher: Process, target: Optional[Process], key: Any) -> Ref:
     return ref
 
 
-def monitor(target: Any) -> Ref:
+def monitor(target: Any, *, alias: bool = False) -> Ref:
     """Monitor a pid or a registered name; returns a fresh ref every call.
 
     When the target ends, the caller gets ``("DOWN", ref, "process", pid,
     reason)``; for a dead or unknown target, at once with ``"noproc"``.
     Monitoring by name reports ``(name, node)`` in the pid field, as
-    Erlang does.  Each call makes a new monitor: monitor the same process
+    Erlang does.  With ``alias=True`` the ref is also an alias of the caller
+    (see :func:`alias`), deactivated when the monitor ends (Erlang's
+    ``{alias, demonitor}``): a reply sent to it after a ``demonitor`` or the
+    DOWN is dropped instead of landing in the mailbox.  Each call makes a new monitor: monitor the same process
     twice and you hold two (``process_info`` shows them).
     """
     me = _current()
     if target.__class__ is Pid:
-        return _add_monitor(me, _lookup(target), target)
+        return _add_monitor(me, _lookup(target), target, alias)
     if isinstance(target, str):
-        return _add_monitor(me, _names.get(target), (target, _ids._node_name))
+        return _add_monitor(me, _names.get(target), (target, _ids._node_name), alias)
     raise BadArg(f"cannot monitor {target!r}")
 
 
@@ -689,6 +707,8 @@ def demonitor(ref: Ref, flush: bool = False) -> bool:
     Returns True (as Erlang's demonitor/1,2 without the ``info`` option).
     """
     me = _current()
+    if me.aliases:
+        _unalias(me, ref)
     if me.monitors:
         key = me.monitors.pop(ref, None)
         if key is not None:
@@ -698,6 +718,37 @@ def demonitor(ref: Ref, flush: bool = False) -> bool:
     if flush:
         _remove_first(me, ("DOWN", ref, ANY, ANY, ANY))
     return True
+
+
+def _add_alias(p: Process, ref: Ref) -> None:
+    if p.aliases is None:
+        p.aliases = set()
+    p.aliases.add(ref)
+    _aliases[ref] = p
+
+
+def _unalias(p: Process, ref: Ref) -> bool:
+    if p.aliases and ref in p.aliases:
+        p.aliases.discard(ref)
+        del _aliases[ref]
+        return True
+    return False
+
+
+def alias() -> Ref:
+    """A new alias of the caller: a ref that ``send`` routes to it until
+    :func:`unalias` (Erlang's alias/0).  Replies addressed to an alias stop
+    arriving the moment it is deactivated, which is how a timed-out call
+    keeps late replies out of the mailbox."""
+    me = _current()
+    ref = make_ref()
+    _add_alias(me, ref)
+    return ref
+
+
+def unalias(ref: Ref) -> bool:
+    """Deactivate an alias of the caller; True if it was active."""
+    return _unalias(_current(), ref)
 
 
 def is_alive(pid: Pid) -> bool:
@@ -719,6 +770,10 @@ def _terminate(proc: Process, reason: Any) -> None:
     monitored_by = proc.monitored_by
     monitors = proc.monitors
     proc.links = proc.monitored_by = proc.monitors = None
+    if proc.aliases:
+        for ref in proc.aliases:
+            _aliases.pop(ref, None)
+        proc.aliases = None
     proc.mq = None
     proc.tags = None
     proc.scanned = 0
@@ -745,6 +800,8 @@ def _terminate(proc: Process, reason: Any) -> None:
                     key = w.monitors.pop(ref, pid)
                 else:
                     key = pid
+                if w.aliases:
+                    _unalias(w, ref)
                 _deliver(w, Down(ref, key, reason))
 
 

@@ -87,3 +87,35 @@ def test_monitors_held_by_a_dead_process_are_released_from_their_targets():
     gevent.sleep(0.01)
     assert process_info(target).monitored_by == ()
     exit(target, "kill")
+
+
+def test_an_alias_routes_until_deactivated():
+    from beamish import alias, unalias
+    a = alias()
+    send(a, "via alias")
+    assert assert_receive("via alias", timeout=0)
+    assert unalias(a) is True and unalias(a) is False
+    send(a, "dropped")
+    refute_receive("dropped", timeout=0.01)
+
+
+def test_a_monitor_alias_drops_replies_after_demonitor():
+    pid = spawn(idle)
+    ref = monitor(pid, alias=True)
+    send(ref, (ref, "early"))
+    assert assert_receive((ref, ANY), timeout=0) == (ref, "early")
+    demonitor(ref, flush=True)
+    send(ref, (ref, "late"))
+    refute_receive((ref, ANY), timeout=0.01)
+    exit(pid, "kill")
+
+
+def test_a_monitor_alias_ends_with_the_down():
+    from beamish.core._process import _aliases
+    pid = spawn(idle)
+    ref = monitor(pid, alias=True)
+    exit(pid, "kill")
+    assert_receive(("DOWN", ref, ANY, ANY, ANY))
+    assert ref not in _aliases
+    send(ref, "late")
+    refute_receive("late", timeout=0.01)

@@ -1,0 +1,396 @@
+"""GenServer: a process that serves calls and casts, with its state on ``self``.
+
+A subclass keeps its state in instance attributes and answers through the
+callbacks ``init``, ``handle_call``, ``handle_cast``, ``handle_info``,
+``handle_continue`` and ``terminate``.  What a callback returns says what
+happens next; the small result types cover every case and a plain value is
+the common one:
+
+===================  =========================================================
+return               meaning
+===================  =========================================================
+a value              ``handle_call``: reply with it.  Other callbacks: carry on
+                     (``None`` is the usual value).
+``Reply(v, ...)``    reply ``v``; options ``timeout=`` and ``continue_=``
+``NoReply(...)``     no reply now (``handle_call`` replies later with
+                     ``reply(from_, v)``); options ``timeout=``, ``continue_=``
+``Stop(reason)``     stop with ``reason``, after ``terminate``; in
+                     ``handle_call``, ``Stop(reason, reply=v)`` replies first
+``IGNORE``           ``init`` only: do not start; ``start_link`` returns None
+===================  =========================================================
+
+``timeout=t`` (seconds) delivers ``handle_info("timeout")`` if no message
+arrives within ``t``; ``continue_=arg`` runs ``handle_continue(arg)``
+before the next message is taken.
+
+Example::
+
+    class Counter(GenServer):
+        def init(self, start=0):
+            self.total = start
+
+        def handle_call(self, request, from_):
+            match request:
+                case "get":
+                    return self.total
+                case ("add", n):
+                    self.total += n
+                    return Reply(self.total)
+
+        def handle_cast(self, msg):
+            self.total += msg
+
+    pid = Counter.start_link(10, name="counter")
+    cast("counter", 5)
+    assert call("counter", "get") == 15
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from ..core import _process
+from ..core._errors import Exit
+from ..core._ids import Pid
+from ..core._pattern import ANY
+from ..core._process import _current, demonitor, monitor, receive, send, spawn_opt, unlink
+from ..core._ids import make_ref
+from ..core._records import Down, ExitMsg
+from ._errors import CallExit, CallTimeout, StartError
+from ._names import register_name, resolve_name
+
+log = logging.getLogger(__name__)
+
+__all__ = ["GenServer", "Reply", "NoReply", "Stop", "IGNORE", "call", "cast", "reply", "stop",
+           "start", "start_link"]
+
+_NOTHING = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """``handle_call`` result: reply ``value`` now."""
+
+    value: Any = None
+    timeout: Optional[float] = None
+    continue_: Any = _NOTHING
+
+
+@dataclass(frozen=True, slots=True)
+class NoReply:
+    """Callback result: no reply now (a call is answered later with ``reply``)."""
+
+    timeout: Optional[float] = None
+    continue_: Any = _NOTHING
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """Callback result: stop with ``reason`` (``handle_call`` may reply first)."""
+
+    reason: Any = "normal"
+    reply: Any = _NOTHING
+
+
+class _Ignore:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "IGNORE"
+
+
+IGNORE = _Ignore()
+
+_CALL = "$gen_call"
+_CAST = "$gen_cast"
+_STOP = "$gen_stop"
+_ACK = "$gen_ack"
+
+
+def _is_clean(reason: Any) -> bool:
+    """Reasons that end a server without an error report (as OTP)."""
+    if reason.__class__ is str:
+        return reason in ("normal", "shutdown")
+    return isinstance(reason, tuple) and len(reason) == 2 and reason[0] == "shutdown"
+
+
+class GenServer:
+    """Base class of generic servers; see the module docstring."""
+
+    #: Child-spec defaults used when the class is listed in a supervisor.
+    restart: str = "permanent"
+    shutdown: Any = 5000
+    child_type: str = "worker"
+
+    # ------------------------------------------------------------ callbacks
+    def init(self, *args: Any, **kwargs: Any) -> Any:
+        """Set up state; runs in the new process before ``start`` returns."""
+        return None
+
+    def handle_call(self, request: Any, from_: tuple) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} has no handle_call for {request!r}")
+
+    def handle_cast(self, msg: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} has no handle_cast for {msg!r}")
+
+    def handle_info(self, msg: Any) -> Any:
+        log.warning("%s %r received an unexpected message: %r",
+                    type(self).__name__, _current().pid, msg)
+
+    def handle_continue(self, arg: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} has no handle_continue for {arg!r}")
+
+    def terminate(self, reason: Any) -> None:
+        """Runs on ``stop``, on a ``Stop`` result, after a callback crash,
+        and on the parent's shutdown signal when the server traps exits."""
+
+    # ------------------------------------------------------------- starting
+    @classmethod
+    def start_link(cls, *args: Any, name: Any = None, **kwargs: Any) -> Optional[Pid]:
+        """Start a linked server; returns its pid, or None if ``init`` ignored.
+
+        Raises:
+            StartError: ``init`` returned ``Stop`` or raised.
+        """
+        return _start(cls, args, kwargs, name, link=True)
+
+    @classmethod
+    def start(cls, *args: Any, name: Any = None, **kwargs: Any) -> Optional[Pid]:
+        """As :meth:`start_link`, without the link."""
+        return _start(cls, args, kwargs, name, link=False)
+
+    @classmethod
+    def child_spec(cls, *args: Any, **kwargs: Any):
+        """The child spec a supervisor uses for ``cls`` (or ``(cls, *args)``)."""
+        from ._supervisor import ChildSpec
+        return ChildSpec(id=cls, start=cls.start_link, args=args, kwargs=kwargs,
+                         restart=cls.restart, shutdown=cls.shutdown, type=cls.child_type)
+
+
+def _start(cls: type, args: tuple, kwargs: dict, name: Any, link: bool) -> Optional[Pid]:
+    me = _current()
+    ack = make_ref()
+    pid, ref = spawn_opt(_server_main, (cls, args, kwargs, me.pid, ack, name, link), link=link,
+                         monitor=True)
+    msg = receive((_ACK, ack, ANY), ("DOWN", ref, ANY, ANY, ANY))
+    if msg[0] == "DOWN":
+        raise StartError(msg.reason)
+    demonitor(ref, flush=True)
+    status, value = msg[2]
+    if status == "ok":
+        return pid
+    if link:
+        # The server unlinked itself before it exited: nothing to flush but
+        # an EXIT a trapping caller might have got in the same instant.
+        _process._remove_first(me, ("EXIT", pid, ANY))
+    if status == "ignore":
+        return None
+    raise StartError(value)
+
+
+def start_link(cls: type, *args: Any, name: Any = None, **kwargs: Any) -> Optional[Pid]:
+    """``cls.start_link(*args, name=name, **kwargs)``."""
+    return cls.start_link(*args, name=name, **kwargs)
+
+
+def start(cls: type, *args: Any, name: Any = None, **kwargs: Any) -> Optional[Pid]:
+    """``cls.start(*args, name=name, **kwargs)``."""
+    return cls.start(*args, name=name, **kwargs)
+
+
+# ------------------------------------------------------------ server loop
+def _server_main(cls: type, args: tuple, kwargs: dict, parent: Pid, ack_ref: Any, name: Any,
+                 linked: bool) -> None:
+    me = _current()
+    if name is not None:
+        try:
+            register_name(name, me.pid)
+        except Exception as e:
+            if linked:
+                unlink(parent)
+            send(parent, (_ACK, ack_ref, ("error", ("already_started", e))))
+            return
+    server = cls.__new__(cls)
+    try:
+        res = server.init(*args, **kwargs)
+    except Exit:
+        raise
+    except Exception as e:
+        if linked:
+            unlink(parent)
+        send(parent, (_ACK, ack_ref, ("error", e)))
+        raise
+    if res is IGNORE or isinstance(res, Stop):
+        if linked:
+            unlink(parent)
+        if res is IGNORE:
+            send(parent, (_ACK, ack_ref, ("ignore", None)))
+            return
+        send(parent, (_ACK, ack_ref, ("error", res.reason)))
+        raise Exit(res.reason)
+    send(parent, (_ACK, ack_ref, ("ok", me.pid)))
+    timeout = None
+    cont = _NOTHING
+    if isinstance(res, NoReply):
+        timeout, cont = res.timeout, res.continue_
+    _loop(server, me, parent, timeout, cont)
+
+
+class _Stopping(Exception):
+    def __init__(self, reason: Any) -> None:
+        self.reason = reason
+
+
+def _loop(server: GenServer, me: Any, parent: Pid, timeout: Optional[float], cont: Any) -> None:
+    msg: Any = None
+    try:
+        while True:
+            while cont is not _NOTHING:
+                arg, cont = cont, _NOTHING
+                timeout, cont = _after(server.handle_continue(arg), None)
+            if timeout is None:
+                msg = receive()
+            else:
+                msg = receive(timeout=timeout, default=_NOTHING)
+                if msg is _NOTHING:
+                    msg = "timeout"
+                    timeout, cont = _after(server.handle_info(msg), None)
+                    continue
+            if msg.__class__ is tuple and msg:
+                tag = msg[0]
+                if tag == _CALL:
+                    from_ = msg[1]
+                    res = server.handle_call(msg[2], from_)
+                    cls = res.__class__
+                    if cls is Reply:
+                        reply(from_, res.value)
+                        timeout, cont = res.timeout, res.continue_
+                    elif cls is NoReply:
+                        timeout, cont = res.timeout, res.continue_
+                    elif cls is Stop:
+                        if res.reply is not _NOTHING:
+                            reply(from_, res.reply)
+                        raise _Stopping(res.reason)
+                    else:
+                        reply(from_, res)
+                        timeout = None
+                    continue
+                if tag == _CAST:
+                    timeout, cont = _after(server.handle_cast(msg[1]), None)
+                    continue
+                if tag == _STOP:
+                    raise _Stopping(msg[1])
+            elif msg.__class__ is ExitMsg and msg.pid == parent and me.trap:
+                raise _Stopping(msg.reason)
+            timeout, cont = _after(server.handle_info(msg), None)
+    except _Stopping as s:
+        _terminate(server, s.reason, msg)
+        raise Exit(s.reason) from None
+    except Exit as e:
+        # An exit signal while not trapping: OTP does not run terminate.
+        raise
+    except Exception as e:
+        _terminate(server, e, msg)
+        raise
+
+
+def _after(res: Any, _unused: Any) -> tuple:
+    cls = res.__class__
+    if cls is NoReply:
+        return res.timeout, res.continue_
+    if cls is Stop:
+        raise _Stopping(res.reason)
+    if cls is Reply:
+        raise TypeError("Reply is only a handle_call result")
+    return None, _NOTHING
+
+
+def _terminate(server: GenServer, reason: Any, last: Any) -> None:
+    try:
+        server.terminate(reason)
+    except Exception as e:
+        log.error("%s %r crashed in terminate: %r", type(server).__name__, _current().pid, e,
+                  exc_info=e)
+        raise
+    if not _is_clean(reason):
+        exc_info = (type(reason), reason, reason.__traceback__) if isinstance(
+            reason, BaseException) else None
+        log.error("GenServer %r (%s) terminating: reason %r, last message %r",
+                  _current().pid, type(server).__name__, reason, last, exc_info=exc_info,
+                  extra={"beamish_pid": repr(_current().pid)})
+
+
+# -------------------------------------------------------------- client API
+def _whereis(server: Any) -> Optional[Pid]:
+    if server.__class__ is Pid:
+        return server
+    return resolve_name(server)
+
+
+def call(server: Any, request: Any, timeout: Optional[float] = 5.0) -> Any:
+    """Send ``request`` to ``server`` and wait for its reply.
+
+    ``server`` is a pid, a registered name or a ``("via", registry, key)``
+    name.  ``timeout`` is in seconds (None waits for ever).
+
+    Raises:
+        CallExit: the server is not alive (reason ``"noproc"``) or ended
+            while serving the call (reason: the server's).
+        CallTimeout: no reply within ``timeout``; a late reply is dropped,
+            never delivered to the caller's mailbox.
+    """
+    pid = _whereis(server)
+    if pid is None:
+        raise CallExit("noproc", server, request)
+    me = _current()
+    if pid == me.pid:
+        raise CallExit("calling_self", server, request)
+    ref = monitor(pid, alias=True)
+    send(pid, (_CALL, (me.pid, ref), request))
+    msg = receive((ref, ANY), ("DOWN", ref, ANY, ANY, ANY), timeout=timeout, default=_NOTHING)
+    if msg is _NOTHING:
+        demonitor(ref, flush=True)
+        # A reply that raced the timeout may already be queued: drop it.
+        _process._remove_first(me, (ref, ANY))
+        raise CallTimeout("timeout", server, request)
+    if msg.__class__ is Down:
+        raise CallExit(msg.reason, server, request)
+    demonitor(ref, flush=True)
+    return msg[1]
+
+
+def cast(server: Any, msg: Any) -> None:
+    """Send ``msg`` to ``server`` without waiting; never fails (as OTP)."""
+    pid = _whereis(server)
+    if pid is not None:
+        send(pid, (_CAST, msg))
+
+
+def reply(from_: tuple, value: Any) -> None:
+    """Answer a call that ``handle_call`` left pending with ``NoReply``."""
+    ref = from_[1]
+    send(ref, (ref, value))
+
+
+def stop(server: Any, reason: Any = "normal", timeout: Optional[float] = None) -> None:
+    """Stop ``server`` with ``reason``, after its ``terminate``; waits for it.
+
+    Raises:
+        CallExit: the server was not alive (``"noproc"``) or ended with
+            another reason.
+        CallTimeout: it did not end within ``timeout`` seconds.
+    """
+    pid = _whereis(server)
+    if pid is None:
+        raise CallExit("noproc", server, ("stop", reason))
+    ref = monitor(pid)
+    send(pid, (_STOP, reason))
+    msg = receive(("DOWN", ref, ANY, ANY, ANY), timeout=timeout, default=_NOTHING)
+    if msg is _NOTHING:
+        demonitor(ref, flush=True)
+        raise CallTimeout("timeout", server, ("stop", reason))
+    if msg.reason == "noproc":
+        raise CallExit("noproc", server, ("stop", reason))
+    if msg.reason is not reason and msg.reason != reason:
+        raise CallExit(msg.reason, server, ("stop", reason))

@@ -1,0 +1,358 @@
+"""Supervisors: start children in order, restart what crashes, stop in reverse.
+
+A supervisor is a GenServer that traps exits.  Its children are described
+by :class:`ChildSpec` (or anything :func:`child_spec` turns into one: a
+GenServer subclass, ``(cls, *args)``, a dict).  Strategies:
+
+``one_for_one``   restart only the child that ended;
+``one_for_all``   stop all the others (in reverse order), restart all in order;
+``rest_for_one``  stop the children started after it, restart it and them.
+
+Restart intensity: more than ``max_restarts`` restarts within
+``max_seconds`` and the supervisor stops its children and exits with
+``"shutdown"``, so its own supervisor sees it fail (escalation).
+
+Shutdown of a child: ``"brutal_kill"`` kills it; an integer (milliseconds,
+as in OTP child specs) sends ``"shutdown"`` and kills it if it has not
+ended in time; ``"infinity"`` waits for it.  A supervisor child's default
+is ``"infinity"``, a worker's 5000 ms.
+
+Example::
+
+    class Root(Supervisor):
+        def init(self):
+            return self.supervise([Cache, (Worker, "a"), (Worker, "b")],
+                                  strategy="rest_for_one", max_restarts=3, max_seconds=5)
+
+    Root.start_link(name="root")
+    # or, with no subclass:
+    Supervisor.start_link([Cache, Worker], strategy="one_for_one")
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Optional
+
+from ..core._ids import Pid
+from ..core._pattern import ANY
+from ..core._process import (_current, _remove_first, demonitor, exit, monitor, process_flag,
+                             receive, unlink)
+from ..core._records import ExitMsg
+from ._errors import StartError, SupervisorError
+from ._gen_server import GenServer, NoReply, Reply, Stop, call
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ChildSpec", "Supervisor", "child_spec", "RestartIntensity", "which_children",
+           "count_children", "terminate_child", "restart_child", "delete_child", "start_child"]
+
+RESTARTS = ("permanent", "transient", "temporary")
+STRATEGIES = ("one_for_one", "one_for_all", "rest_for_one")
+
+
+@dataclass(frozen=True)
+class ChildSpec:
+    """How to start, restart and stop one child.
+
+    ``start(*args, **kwargs)`` must return the pid of a process linked to
+    the caller (``GenServer.start_link`` does), or None to be ignored.
+    """
+
+    id: Any
+    start: Callable[..., Optional[Pid]]
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    restart: str = "permanent"
+    shutdown: Any = 5000
+    type: str = "worker"
+
+    def __post_init__(self) -> None:
+        if self.restart not in RESTARTS:
+            raise ValueError(f"child {self.id!r}: restart must be one of {RESTARTS}")
+        if self.type not in ("worker", "supervisor"):
+            raise ValueError(f"child {self.id!r}: type must be 'worker' or 'supervisor'")
+        sd = self.shutdown
+        if not (sd in ("brutal_kill", "infinity") or (isinstance(sd, int) and sd >= 0)):
+            raise ValueError(f"child {self.id!r}: shutdown must be milliseconds, "
+                             f"'infinity' or 'brutal_kill', got {sd!r}")
+
+
+def child_spec(item: Any) -> ChildSpec:
+    """Normalise a supervisor child entry into a :class:`ChildSpec`."""
+    if isinstance(item, ChildSpec):
+        return item
+    if isinstance(item, type) and hasattr(item, "child_spec"):
+        return item.child_spec()
+    if isinstance(item, tuple) and item and isinstance(item[0], type) \
+            and hasattr(item[0], "child_spec"):
+        return item[0].child_spec(*item[1:])
+    if isinstance(item, dict):
+        return ChildSpec(**item)
+    raise ValueError(f"not a child spec: {item!r}")
+
+
+class RestartIntensity:
+    """Pure bookkeeping of restarts in a sliding window (no I/O)."""
+
+    def __init__(self, max_restarts: int, max_seconds: float) -> None:
+        self.max_restarts = max_restarts
+        self.max_seconds = max_seconds
+        self._times: deque = deque()
+
+    def add(self, now: float) -> bool:
+        """Record one restart at ``now``; False when the limit is exceeded."""
+        times = self._times
+        times.append(now)
+        while times and times[0] <= now - self.max_seconds:
+            times.popleft()
+        return len(times) <= self.max_restarts
+
+
+class _Child:
+    __slots__ = ("spec", "pid", "restarts")
+
+    def __init__(self, spec: ChildSpec) -> None:
+        self.spec = spec
+        self.pid: Optional[Pid] = None
+        self.restarts = 0
+
+
+def _start_spec(spec: ChildSpec) -> Optional[Pid]:
+    try:
+        pid = spec.start(*spec.args, **spec.kwargs)
+    except StartError as e:
+        raise StartError(("failed_to_start_child", spec.id, e.reason)) from e
+    except Exception as e:
+        raise StartError(("failed_to_start_child", spec.id, e)) from e
+    if pid is not None and not isinstance(pid, Pid):
+        raise StartError(("failed_to_start_child", spec.id, ("bad_return", pid)))
+    return pid
+
+
+def _shutdown_child(pid: Pid, spec: ChildSpec) -> Any:
+    """Stop one child as its spec says; returns the reason it ended with."""
+    ref = monitor(pid)
+    unlink(pid)
+    _remove_first(_current(), ExitMsg(pid, ANY))
+    mode = spec.shutdown
+    if mode == "brutal_kill":
+        exit(pid, "kill")
+        return receive(("DOWN", ref, ANY, ANY, ANY)).reason
+    exit(pid, "shutdown")
+    timeout = None if mode == "infinity" else mode / 1000.0
+    down = receive(("DOWN", ref, ANY, ANY, ANY), timeout=timeout, default=None)
+    if down is None:
+        log.error("child %r (%r) did not stop within %s ms: killing it", spec.id, pid, mode)
+        exit(pid, "kill")
+        down = receive(("DOWN", ref, ANY, ANY, ANY))
+    if down.reason != "shutdown":
+        log.error("child %r (%r) shut down with reason %r", spec.id, pid, down.reason)
+    return down.reason
+
+
+def _restartable(restart: str, reason: Any) -> bool:
+    if restart == "permanent":
+        return True
+    if restart == "temporary":
+        return False
+    if reason.__class__ is str:
+        return reason not in ("normal", "shutdown")
+    return not (isinstance(reason, tuple) and len(reason) == 2 and reason[0] == "shutdown")
+
+
+class Supervisor(GenServer):
+    """A supervisor; subclass and return ``self.supervise(children, ...)``
+    from ``init``, or call ``Supervisor.start_link(children, ...)``."""
+
+    restart = "permanent"
+    shutdown = "infinity"
+    child_type = "supervisor"
+
+    def init(self, children: Any = (), **flags: Any) -> Any:
+        return self.supervise(children, **flags)
+
+    def supervise(self, children: Any, *, strategy: str = "one_for_one",
+                  max_restarts: int = 3, max_seconds: float = 5.0) -> Any:
+        """Start ``children`` in order under ``strategy``; use from ``init``.
+
+        If a child fails to start, the ones started are stopped and the
+        supervisor fails to start with ``("failed_to_start_child", id,
+        reason)``.
+        """
+        if strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+        process_flag("trap_exit", True)
+        self._strategy = strategy
+        self._intensity = RestartIntensity(max_restarts, max_seconds)
+        self._children: list = []
+        specs = [child_spec(c) for c in children]
+        ids = [s.id for s in specs]
+        if len(set(map(repr, ids))) != len(ids):
+            raise ValueError(f"duplicate child ids in {ids!r}")
+        for spec in specs:
+            child = _Child(spec)
+            try:
+                child.pid = _start_spec(spec)
+            except StartError as e:
+                self._stop_children(self._children)
+                return Stop(e.reason)
+            self._children.append(child)
+            log.info("supervisor %r started child %r as %r", _current().pid, spec.id, child.pid)
+        return None
+
+    # ---------------------------------------------------------- messages
+    def handle_info(self, msg: Any) -> Any:
+        if msg.__class__ is ExitMsg:
+            for child in self._children:
+                if child.pid == msg.pid:
+                    return self._child_exited(child, msg.reason)
+            return None
+        return super().handle_info(msg)
+
+    def _child_exited(self, child: _Child, reason: Any) -> Any:
+        spec = child.spec
+        child.pid = None
+        if not _restartable(spec.restart, reason):
+            if spec.restart == "temporary":
+                self._children.remove(child)
+            return None
+        log.error("supervisor %r: child %r exited with %r", _current().pid, spec.id, reason,
+                  exc_info=(type(reason), reason, reason.__traceback__)
+                  if isinstance(reason, BaseException) else None)
+        return self._restart(child)
+
+    def _restart(self, child: _Child) -> Any:
+        while True:
+            if not self._intensity.add(time.monotonic()):
+                log.error("supervisor %r reached its restart intensity (%d in %s s): "
+                          "shutting down", _current().pid, self._intensity.max_restarts,
+                          self._intensity.max_seconds)
+                return Stop("shutdown")
+            idx = self._children.index(child)
+            if self._strategy == "one_for_one":
+                group = [child]
+            elif self._strategy == "one_for_all":
+                group = list(self._children)
+            else:
+                group = self._children[idx:]
+            self._stop_children([c for c in group if c is not child])
+            failed = None
+            for c in group:
+                try:
+                    c.pid = _start_spec(c.spec)
+                    c.restarts += 1
+                    log.info("supervisor %r restarted child %r as %r", _current().pid,
+                             c.spec.id, c.pid)
+                except StartError as e:
+                    log.error("supervisor %r could not restart child %r: %r",
+                              _current().pid, c.spec.id, e.reason)
+                    failed = c
+                    break
+            if failed is None:
+                return None
+            self._stop_children([c for c in group if c.pid is not None])
+            child = failed
+
+    def _stop_children(self, children: list) -> None:
+        for c in reversed(children):
+            if c.pid is not None:
+                _shutdown_child(c.pid, c.spec)
+                c.pid = None
+
+    def terminate(self, reason: Any) -> None:
+        self._stop_children(getattr(self, "_children", []))
+
+    # ------------------------------------------------------------ calls
+    def handle_call(self, request: Any, from_: tuple) -> Any:
+        op = request[0]
+        if op == "which_children":
+            return [(c.spec.id, c.pid, c.spec.type) for c in self._children]
+        if op == "count_children":
+            specs = len(self._children)
+            active = sum(1 for c in self._children if c.pid is not None)
+            sups = sum(1 for c in self._children if c.spec.type == "supervisor")
+            return {"specs": specs, "active": active, "supervisors": sups,
+                    "workers": specs - sups}
+        if op == "restart_counts":
+            return {c.spec.id: c.restarts for c in self._children}
+        if op == "start_child":
+            spec = child_spec(request[1])
+            if self._find(spec.id) is not None:
+                return ("error", "already_present")
+            child = _Child(spec)
+            try:
+                child.pid = _start_spec(spec)
+            except StartError as e:
+                return ("error", e.reason)
+            self._children.append(child)
+            return ("ok", child.pid)
+        child = self._find(request[1])
+        if child is None:
+            return ("error", "not_found")
+        if op == "terminate_child":
+            if child.pid is not None:
+                _shutdown_child(child.pid, child.spec)
+                child.pid = None
+            if child.spec.restart == "temporary":
+                self._children.remove(child)
+            return ("ok", None)
+        if op == "restart_child":
+            if child.pid is not None:
+                return ("error", "running")
+            try:
+                child.pid = _start_spec(child.spec)
+            except StartError as e:
+                return ("error", e.reason)
+            return ("ok", child.pid)
+        if op == "delete_child":
+            if child.pid is not None:
+                return ("error", "running")
+            self._children.remove(child)
+            return ("ok", None)
+        raise ValueError(f"unknown supervisor request {request!r}")
+
+    def _find(self, child_id: Any) -> Optional[_Child]:
+        for c in self._children:
+            if c.spec.id == child_id:
+                return c
+        return None
+
+
+def _checked(result: Any) -> Any:
+    status, value = result
+    if status != "ok":
+        raise SupervisorError(value)
+    return value
+
+
+def which_children(sup: Any) -> list:
+    """``[(id, pid or None, type), ...]`` in start order."""
+    return call(sup, ("which_children",), None)
+
+
+def count_children(sup: Any) -> dict:
+    """``{"specs", "active", "supervisors", "workers"}`` counts."""
+    return call(sup, ("count_children",), None)
+
+
+def start_child(sup: Any, spec: Any) -> Optional[Pid]:
+    """Add and start a child; returns its pid.  Raises SupervisorError."""
+    return _checked(call(sup, ("start_child", spec), None))
+
+
+def terminate_child(sup: Any, child_id: Any) -> None:
+    """Stop a child by id (its spec stays, unless temporary)."""
+    _checked(call(sup, ("terminate_child", child_id), None))
+
+
+def restart_child(sup: Any, child_id: Any) -> Optional[Pid]:
+    """Start a stopped child again by id; returns its pid."""
+    return _checked(call(sup, ("restart_child", child_id), None))
+
+
+def delete_child(sup: Any, child_id: Any) -> None:
+    """Forget a stopped child's spec."""
+    _checked(call(sup, ("delete_child", child_id), None))
