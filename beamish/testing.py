@@ -95,6 +95,7 @@ class Snapshot:
         self.names = set(_process._names)
         self.links = sum(len(p.links or ()) for p in procs.values())
         self.monitors = sum(len(p.monitors or ()) for p in procs.values())
+        self.aliases = len(_process._aliases)
 
 
 def snapshot() -> Snapshot:
@@ -119,6 +120,8 @@ def _leaks(before: Snapshot) -> list:
         problems.append(f"{now.links - before.links} link(s) more than before the test")
     if now.monitors > before.monitors:
         problems.append(f"{now.monitors - before.monitors} monitor(s) more than before the test")
+    if now.aliases > before.aliases:
+        problems.append(f"{now.aliases - before.aliases} alias(es) more than before the test")
     return problems
 
 
@@ -146,6 +149,8 @@ def check_leaks(before: Snapshot, grace: float = 1.0) -> None:
     me = _current()
     for ref in list(me.monitors or ()):
         _process.demonitor(ref)
+    for ref in list(me.aliases or ()):
+        _process.unalias(ref)
     for pid in list(me.links or ()):
         _process.unlink(pid)
     gevent.sleep(0.01)

@@ -1,0 +1,113 @@
+"""Applications, and the node that ``beamish run MODULE`` boots.
+
+An application is a module (or package) that names its root children::
+
+    # myapp.py
+    strategy = "one_for_one"          # optional, with max_restarts/max_seconds
+
+    def add_arguments(parser):        # optional: the app's own options
+        parser.add_argument("--port", type=int, default=4000)
+
+    def children(config):             # required
+        return [Cache, (Web, config.port)]
+
+    def started(config):              # optional: called once the tree is up
+        print(f"listening on {config.port}")
+
+``beamish run myapp --port 4001`` gevent-patches the interpreter first,
+names the node, starts the tree under a root supervisor, and on SIGINT or
+SIGTERM stops it in order (terminate callbacks run) and exits 0.  A root
+supervisor that gives up (restart intensity reached) ends the node with
+exit code 1 and a log line saying so.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import signal
+import sys
+from types import ModuleType
+from typing import Any, Optional, Sequence
+
+log = logging.getLogger(__name__)
+
+__all__ = ["run", "load_application"]
+
+EXIT_OK = 0
+EXIT_ROOT_FAILED = 1
+EXIT_START_FAILED = 2
+
+
+def load_application(name: str) -> ModuleType:
+    """Import an application module and check that it names its children."""
+    module = importlib.import_module(name)
+    if not callable(getattr(module, "children", None)):
+        raise SystemExit(f"beamish run: {name} is not an application: it has no children(config)")
+    return module
+
+
+def run(module_name: str, argv: Sequence[str], *, node_name: Optional[str] = None,
+        log_level: str = "INFO", prog: str = "beamish run") -> int:
+    """Boot a node running the application ``module_name``; returns the exit
+    code.  The caller has already monkey-patched (``beamish.cli`` does)."""
+    from ..core import _ids
+    from ..core._process import _current, process_flag, receive, send, self
+    from ..core._records import ExitMsg
+    from ..core._sysmon import start_system_monitor
+    from ._errors import CallExit, StartError
+    from ._gen_server import stop
+    from ._supervisor import Supervisor
+
+    logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if node_name:
+        _ids.set_node_name(node_name)
+    app = load_application(module_name)
+    parser = argparse.ArgumentParser(prog=f"{prog} {module_name}")
+    if callable(getattr(app, "add_arguments", None)):
+        app.add_arguments(parser)
+    config = parser.parse_args(list(argv))
+    config.node = _ids.node()
+
+    import gevent
+    me = self()
+    process_flag("trap_exit", True)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        gevent.signal_handler(signum, send, me, ("$signal", signum))
+    start_system_monitor(0.1)
+
+    flags = {k: getattr(app, k) for k in ("strategy", "max_restarts", "max_seconds")
+             if hasattr(app, k)}
+    try:
+        root = Supervisor.start_link(app.children(config), **flags)
+    except StartError as e:
+        log.error("application %s failed to start: %r", module_name, e.reason)
+        return EXIT_START_FAILED
+    log.info("node %s started application %s (root supervisor %r)", _ids.node(),
+             module_name, root)
+    if callable(getattr(app, "started", None)):
+        app.started(config)
+    sys.stdout.flush()
+
+    while True:
+        msg = receive()
+        if msg.__class__ is ExitMsg and msg.pid == root:
+            log.error("application %s: root supervisor %r exited with %r; stopping the node",
+                      module_name, root, msg.reason)
+            return EXIT_ROOT_FAILED
+        if isinstance(msg, tuple) and msg and msg[0] == "$signal":
+            log.info("node %s: signal %d, stopping application %s", _ids.node(), msg[1],
+                     module_name)
+            try:
+                stop(root, "shutdown")
+            except CallExit as e:
+                log.error("application %s stopped with %r", module_name, e.reason)
+            receive(ExitMsg(root, _any()), timeout=1, default=None)
+            log.info("node %s stopped", _ids.node())
+            return EXIT_OK
+
+
+def _any() -> Any:
+    from ..core._pattern import ANY
+    return ANY
