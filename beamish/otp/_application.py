@@ -75,6 +75,10 @@ def run(module_name: str, argv: Sequence[str], *, node_name: Optional[str] = Non
     process_flag("trap_exit", True)
     for signum in (signal.SIGINT, signal.SIGTERM):
         gevent.signal_handler(signum, send, me, ("$signal", signum))
+    # A node waits for signals even when every process is idle: keep the
+    # loop referenced, or gevent would call that a deadlock (LoopExit).
+    keepalive = gevent.get_hub().loop.timer(3600.0, 3600.0)
+    keepalive.start(lambda: None)
     start_system_monitor(0.1)
 
     flags = {k: getattr(app, k) for k in ("strategy", "max_restarts", "max_seconds")
@@ -104,6 +108,7 @@ def run(module_name: str, argv: Sequence[str], *, node_name: Optional[str] = Non
             except CallExit as e:
                 log.error("application %s stopped with %r", module_name, e.reason)
             receive(ExitMsg(root, _any()), timeout=1, default=None)
+            keepalive.close()
             log.info("node %s stopped", _ids.node())
             return EXIT_OK
 
