@@ -1,0 +1,99 @@
+"""The term codec: msgpack with ext types, for messages between nodes.
+
+Pids, refs and tuples survive the trip (msgpack alone would turn a tuple
+into a list and could not carry a pid at all), and so do the system
+records ``Down`` and ``ExitMsg`` (as the tuples they are).  A decoded pid of
+this node is the live process's own pid again (``send`` to it works), and
+a decoded pid of another node keeps that node's name and creation, so it
+can be routed back.
+
+=====  ===================================================================
+ext    payload
+=====  ===================================================================
+1      Pid: msgpack ``[node, id, creation]``
+2      Ref: msgpack ``[node, id, creation]``
+3      tuple: msgpack array of its (encoded) items
+4      set / frozenset: msgpack array (decoded as frozenset)
+=====  ===================================================================
+
+Anything msgpack cannot carry raises :class:`CodecError`; bytes that do not
+decode raise :class:`CodecError` too, never anything else.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+
+from ._errors import BeamishError
+from ._ids import Pid, Ref
+
+__all__ = ["encode", "decode", "CodecError"]
+
+EXT_PID = 1
+EXT_REF = 2
+EXT_TUPLE = 3
+EXT_SET = 4
+
+
+class CodecError(BeamishError, ValueError):
+    """A term that cannot be encoded, or bytes that are not a term."""
+
+
+def _default(obj: Any) -> Any:
+    cls = obj.__class__
+    if cls is Pid:
+        return msgpack.ExtType(EXT_PID, msgpack.packb([obj.node, obj.id, obj.creation]))
+    if cls is Ref:
+        return msgpack.ExtType(EXT_REF, msgpack.packb([obj.node, obj.id, obj.creation]))
+    if isinstance(obj, tuple):
+        return msgpack.ExtType(EXT_TUPLE, _packer().pack(list(obj)))
+    if isinstance(obj, (set, frozenset)):
+        return msgpack.ExtType(EXT_SET, _packer().pack(list(obj)))
+    raise TypeError(f"cannot encode {cls.__name__}: {obj!r}")
+
+
+def _packer() -> msgpack.Packer:
+    # strict_types: tuples (and tuple subclasses) reach _default instead of
+    # being packed as arrays.
+    return msgpack.Packer(default=_default, strict_types=True, use_bin_type=True)
+
+
+def _ext_hook(code: int, data: bytes) -> Any:
+    if code == EXT_PID:
+        node, id_, creation = msgpack.unpackb(data)
+        pid = Pid(node, id_, creation)
+        from ._process import _lookup
+        proc = _lookup(pid)
+        return proc.pid if proc is not None else pid
+    if code == EXT_REF:
+        node, id_, creation = msgpack.unpackb(data)
+        return Ref(node, id_, creation)
+    if code == EXT_TUPLE:
+        return tuple(_unpack(data))
+    if code == EXT_SET:
+        return frozenset(_unpack(data))
+    return msgpack.ExtType(code, data)
+
+
+def _unpack(data: bytes) -> Any:
+    return msgpack.unpackb(data, ext_hook=_ext_hook, raw=False, strict_map_key=False,
+                           use_list=True)
+
+
+def encode(term: Any) -> bytes:
+    """Encode a term (see the module docstring for what survives)."""
+    try:
+        return _packer().pack(term)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise CodecError(f"cannot encode term: {e}") from None
+
+
+def decode(data: bytes) -> Any:
+    """Decode bytes made by :func:`encode`."""
+    try:
+        return _unpack(data)
+    except CodecError:
+        raise
+    except Exception as e:  # msgpack raises several unrelated types on garbage
+        raise CodecError(f"not a beamish term: {e}") from None
