@@ -14,26 +14,48 @@ ext    payload
 2      Ref: msgpack ``[node, id, creation]``
 3      tuple: msgpack array of its (encoded) items
 4      set / frozenset: msgpack array (decoded as frozenset)
+5      a registered dataclass: ``[name, field values...]`` (see :func:`register`)
 =====  ===================================================================
+
+Only dataclasses registered with :func:`register` (under the same name on
+every node) are carried: decoding never instantiates an arbitrary class.
 
 Anything msgpack cannot carry raises :class:`CodecError`; bytes that do not
 decode raise :class:`CodecError` too, never anything else.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import msgpack
 
 from ._errors import BeamishError
 from ._ids import Pid, Ref
 
-__all__ = ["encode", "decode", "CodecError"]
+__all__ = ["encode", "decode", "register", "CodecError"]
 
 EXT_PID = 1
 EXT_REF = 2
 EXT_TUPLE = 3
 EXT_SET = 4
+EXT_RECORD = 5
+
+_records_by_name: dict = {}
+_names_by_record: dict = {}
+
+
+def register(cls: type, name: Optional[str] = None) -> type:
+    """Let instances of dataclass ``cls`` cross nodes (usable as a decorator).
+
+    ``name`` (default ``module.qualname``) must be the same on every node.
+    """
+    import dataclasses
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"only dataclasses can be registered, not {cls!r}")
+    name = name or f"{cls.__module__}.{cls.__qualname__}"
+    _records_by_name[name] = (cls, tuple(f.name for f in dataclasses.fields(cls)))
+    _names_by_record[cls] = name
+    return cls
 
 
 class CodecError(BeamishError, ValueError):
@@ -50,6 +72,11 @@ def _default(obj: Any) -> Any:
         return msgpack.ExtType(EXT_TUPLE, _packer().pack(list(obj)))
     if isinstance(obj, (set, frozenset)):
         return msgpack.ExtType(EXT_SET, _packer().pack(list(obj)))
+    name = _names_by_record.get(cls)
+    if name is not None:
+        fields = _records_by_name[name][1]
+        return msgpack.ExtType(EXT_RECORD,
+                               _packer().pack([name, *[getattr(obj, f) for f in fields]]))
     raise TypeError(f"cannot encode {cls.__name__}: {obj!r}")
 
 
@@ -73,6 +100,12 @@ def _ext_hook(code: int, data: bytes) -> Any:
         return tuple(_unpack(data))
     if code == EXT_SET:
         return frozenset(_unpack(data))
+    if code == EXT_RECORD:
+        name, *values = _unpack(data)
+        entry = _records_by_name.get(name)
+        if entry is None:
+            raise CodecError(f"unregistered record type {name!r}")
+        return entry[0](*values)
     return msgpack.ExtType(code, data)
 
 

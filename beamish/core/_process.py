@@ -681,6 +681,23 @@ def _add_monitor(watcher: Process, target: Optional[Process], key: Any,
     return ref
 
 
+def _monitor_as(watcher: Process, target: Pid) -> Ref:
+    """Make ``watcher`` monitor ``target`` (runtime-internal: lets a shard
+    own monitors on its subscribers without a message round trip)."""
+    return _add_monitor(watcher, _lookup(target), target)
+
+
+def _demonitor_as(watcher: Process, ref: Ref) -> None:
+    """Remove ``watcher``'s monitor ``ref`` and any DOWN of it already queued."""
+    if watcher.monitors:
+        key = watcher.monitors.pop(ref, None)
+        if key is not None and key.__class__ is Pid:
+            target = _lookup(key)
+            if target is not None and target.monitored_by:
+                target.monitored_by.pop(ref, None)
+    _remove_first(watcher, ("DOWN", ref, ANY, ANY, ANY))
+
+
 def monitor(target: Any, *, alias: bool = False) -> Ref:
     """Monitor a pid or a registered name; returns a fresh ref every call.
 

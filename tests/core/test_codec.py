@@ -51,3 +51,17 @@ terms = st.recursive(
 @given(terms)
 def test_any_plain_term_round_trips(term):
     assert decode(encode(term)) == term
+
+
+def test_registered_dataclasses_cross_and_unregistered_ones_are_refused():
+    from dataclasses import dataclass
+    from beamish.core._codec import register
+
+    @dataclass(frozen=True)
+    class Point:
+        x: int
+        y: tuple
+    with pytest.raises(CodecError):
+        encode(Point(1, (2,)))
+    register(Point, "test.Point")
+    assert decode(encode([Point(1, (2, 3))])) == [Point(1, (2, 3))]

@@ -1,0 +1,114 @@
+"""Dispatchers: how a broadcast reaches the subscribers of one shard.
+
+A dispatcher is ``fn(groups, from_pid, message)`` where ``groups`` is a
+list with, for each shard holding subscribers of the topic, that shard's
+``{pid: metadata or Multi}`` dict.  Dispatchers are named, so a broadcast can say on every node which
+one to use (``register_dispatcher``).
+
+``fastlane`` implements Phoenix's fastlane: a subscriber whose metadata is
+a :class:`Fastlane` record asks for the broadcast *encoded* and sent
+straight to its connection process.  The message must have an ``event``
+attribute and the serializer a ``fastlane(message)`` method; each
+serializer encodes the broadcast once, and every connection using it gets
+the same frame object as ``("socket_push", frame)``.  Events the
+subscriber intercepts go to the subscriber itself, unencoded.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..core._errors import BadArg
+from ..core._ids import Pid
+from ._shard import Multi
+
+__all__ = ["Fastlane", "FASTLANE_TAG", "register_dispatcher", "dispatcher"]
+
+FASTLANE_TAG = "socket_push"
+
+
+@dataclass(frozen=True, slots=True)
+class Fastlane:
+    """Subscription metadata: deliver encoded frames to ``pid`` (the
+    connection) with ``serializer``, except for ``intercepts`` events."""
+
+    pid: Pid
+    serializer: Any
+    intercepts: frozenset = frozenset()
+
+
+def _send_all(groups: list, from_: Any, message: Any) -> None:
+    """The default dispatcher: ``send`` to each subscription (the send is
+    inlined: this loop is the broadcast hot path)."""
+    wake = _wake
+    for subs in groups:
+        for pid, meta in subs.items():
+            if pid is from_:
+                continue
+            p = pid._proc
+            if p is None:
+                continue
+            q = p.mq
+            if q is None:
+                q = p.mq = deque()
+            if meta.__class__ is Multi:
+                for _ in meta:
+                    q.append(message)
+            else:
+                q.append(message)
+            if p.parked == 1:
+                p.parked = 2
+                wake(p.g.switch)
+
+
+def _fastlane(groups: list, from_: Any, message: Any) -> None:
+    from ..core._process import _deliver
+    event = getattr(message, "event", None)
+    cache: dict = {}
+    for subs in groups:
+        for pid, meta in subs.items():
+            if pid is from_:
+                continue
+            metas = meta if meta.__class__ is Multi else (meta,)
+            for m in metas:
+                if m.__class__ is Fastlane and event not in m.intercepts:
+                    ser = m.serializer
+                    frame = cache.get(ser)
+                    if frame is None:
+                        frame = cache[ser] = (FASTLANE_TAG, ser.fastlane(message))
+                    target = m.pid._proc
+                    if target is not None:
+                        _deliver(target, frame)
+                else:
+                    p = pid._proc
+                    if p is not None:
+                        _deliver(p, message)
+
+
+_dispatchers: dict = {}
+
+
+def register_dispatcher(name: str, fn: Callable[[list, Any, Any], None]) -> None:
+    """Make ``fn`` available to broadcasts as ``dispatcher=name`` (register it
+    under the same name on every node of a cluster)."""
+    _dispatchers[name] = fn
+
+
+def dispatcher(name: str) -> Callable:
+    try:
+        return _dispatchers[name]
+    except KeyError:
+        raise BadArg(f"unknown dispatcher {name!r}") from None
+
+
+def _bind() -> None:
+    global _wake
+    from ..core._process import _run_callback
+    _wake = _run_callback
+
+
+_wake: Callable = None  # type: ignore[assignment]
+_bind()
+_dispatchers["default"] = _send_all
+_dispatchers["fastlane"] = _fastlane
