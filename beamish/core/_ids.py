@@ -74,7 +74,8 @@ class Pid:
         self.node = node
         self.id = id
         self.creation = creation
-        self._hash = hash((id, node, creation))
+        # Cheap: pids of one node differ by id; eq settles the rare clash.
+        self._hash = id ^ creation
         self._proc = None
 
     def __hash__(self) -> int:

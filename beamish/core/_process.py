@@ -113,22 +113,60 @@ class Process:
 
 
 # --------------------------------------------------------------- spawning
-def _worker(proc: Process) -> None:
-    """Body of a pooled greenlet: run processes, one after another."""
+class _Worker(greenlet):
+    """A pooled greenlet; ``_bproc`` is the process it runs now."""
+
+    __slots__ = ("_bproc",)
+
+
+#: Spawned processes not started yet, in spawn order.
+_ready: deque = deque()
+_kick_pending = False
+#: How many processes a worker starts in a row before it lets the hub run.
+RUN_BUDGET = 200
+
+
+def _kick() -> None:
+    """Hub callback: hand ready processes to worker greenlets."""
+    global _kick_pending
+    _kick_pending = False
+    pool = _pool
+    while _ready:
+        g = pool.pop() if pool else _Worker(_worker, _hub)
+        g.switch()
+
+
+def _worker() -> None:
+    """Body of a worker greenlet: start ready processes one after another.
+
+    A process that runs to its end hands the greenlet straight to the next
+    ready one (no greenlet is made, no hub round trip).  A process that
+    blocks keeps the greenlet; ``_kick`` then takes another for the rest.
+    """
+    global _kick_pending
     g = getcurrent()
     pool = _pool
+    ready = _ready
     while True:
-        g._bproc = proc
-        proc.g = g
-        _run(proc)
-        proc = None
-        g._bproc = None
+        budget = RUN_BUDGET
+        while ready and budget:
+            budget -= 1
+            proc = ready.popleft()
+            g._bproc = proc
+            proc.g = g
+            if proc.exit_ is _NO_EXIT:
+                _run(proc)
+            else:
+                _terminate(proc, proc.exit_)   # killed before it ever ran
+            proc = None
+            g._bproc = None
+        if ready and not _kick_pending:
+            _kick_pending = True
+            _run_callback(_kick)
         if len(pool) >= POOL_MAX:
             return
         pool.append(g)
-        proc = _hub_switch()
-        while proc.__class__ is not Process:  # defensive: ignore stray switches
-            proc = _hub_switch()
+        _hub_switch()
 
 
 def _run(proc: Process) -> None:
@@ -162,12 +200,11 @@ def _run(proc: Process) -> None:
 
 
 def _start(proc: Process) -> None:
-    if _pool:
-        g = _pool.pop()
-    else:
-        g = greenlet(_worker, _hub)
-    proc.g = g
-    _run_callback(g.switch, proc)
+    global _kick_pending
+    _ready.append(proc)
+    if not _kick_pending:
+        _kick_pending = True
+        _run_callback(_kick)
 
 
 def spawn(fn: Callable, *args: Any, **kwargs: Any) -> Pid:
@@ -262,11 +299,10 @@ def _current() -> Process:
 
 def self() -> Pid:
     """The pid of the calling process."""
-    g = getcurrent()
-    proc = getattr(g, "_bproc", None)
-    if proc is None:
-        proc = _adopt(g)
-    return proc.pid
+    try:
+        return getcurrent()._bproc.pid
+    except AttributeError:
+        return _current().pid
 
 
 def _lookup(pid: Pid) -> Optional[Process]:
@@ -382,22 +418,38 @@ def receive(*patterns: Any, timeout: Optional[float] = None, default: Any = _RAI
     Raises:
         Exit: a pending exit signal ends the process here.
     """
-    g = getcurrent()
-    p = getattr(g, "_bproc", None)
-    if p is None:
-        p = _adopt(g)
+    try:
+        p = getcurrent()._bproc
+    except AttributeError:
+        p = _adopt(getcurrent())
     if p.exit_ is not _NO_EXIT:
         raise Exit(p.exit_)
-    if not patterns:
+    if patterns:
+        return _receive_matching(p, compile_patterns(patterns), timeout, default)
+    q = p.mq
+    if q:
+        p.reds += 1
+        m = q.popleft()
+        if p.scanned:
+            _unindex(p, m)
+        return m
+    if timeout is not None:
+        return _wait_any(p, timeout, default)
+    while True:  # the hot path of a process waiting for its next message
+        p.parked = 1
+        try:
+            _hub_switch()
+        finally:
+            p.parked = 0
+        if p.exit_ is not _NO_EXIT:
+            raise Exit(p.exit_)
         q = p.mq
         if q:
-            p.reds += 1
+            p.reds += 2
             m = q.popleft()
             if p.scanned:
                 _unindex(p, m)
             return m
-        return _wait_any(p, timeout, default)
-    return _receive_matching(p, compile_patterns(patterns), timeout, default)
 
 
 def _start_timer(p: Process, timeout: float):
@@ -418,10 +470,10 @@ def _park(p: Process) -> None:
         raise Exit(p.exit_)
 
 
-def _wait_any(p: Process, timeout: Optional[float], default: Any) -> Any:
-    if timeout is not None and timeout <= 0:
+def _wait_any(p: Process, timeout: float, default: Any) -> Any:
+    if timeout <= 0:
         return _timed_out(default, timeout)
-    timer = None if timeout is None else _start_timer(p, timeout)
+    timer = _start_timer(p, timeout)
     try:
         while True:
             _park(p)
@@ -432,11 +484,10 @@ def _wait_any(p: Process, timeout: Optional[float], default: Any) -> Any:
                 if p.scanned:
                     _unindex(p, m)
                 return m
-            if timer is not None and p.tmo:
+            if p.tmo:
                 return _timed_out(default, timeout)
     finally:
-        if timer is not None:
-            timer.close()
+        timer.close()
 
 
 def _find(p: Process, q: deque, matchers: list, start: int) -> int:
@@ -544,7 +595,7 @@ def _kill_adopted(p: Process, reason: Any) -> None:
     catching the Exit), its next ``self()`` adopts it as a fresh process."""
     g = p.g
     if getattr(g, "_bproc", None) is p:
-        g._bproc = None
+        del g._bproc   # the next self() adopts the greenlet afresh
     parked = p.parked
     _terminate(p, reason)
     if g is getcurrent():
