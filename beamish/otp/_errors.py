@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core._errors import BeamishError, Exit
+from ..core._errors import BadArg, BeamishError, Exit, NameTaken
 
-__all__ = ["CallExit", "CallTimeout", "StartError", "SupervisorError"]
+__all__ = ["AlreadyRegistered", "CallExit", "CallTimeout", "StartError", "SupervisorError",
+           "TaskExit", "TaskTimeout", "UnknownRegistry"]
 
 
 class CallExit(Exit):
@@ -43,3 +44,48 @@ class SupervisorError(BeamishError):
     def __init__(self, reason: Any) -> None:
         super().__init__(reason if isinstance(reason, str) else repr(reason))
         self.reason = reason
+
+
+class AlreadyRegistered(NameTaken):
+    """A key of a unique :class:`~beamish.Registry` (or a via name it keeps)
+    is held by a live process: ``pid`` (which may be the caller itself).
+
+    A :class:`~beamish.NameTaken`, so one ``except NameTaken`` covers local
+    names and registry keys alike."""
+
+    def __init__(self, registry: Any, key: Any, pid: Any) -> None:
+        super().__init__(f"key {key!r} of {registry!r} is already registered to {pid!r}")
+        self.registry = registry
+        self.key = key
+        self.pid = pid
+
+
+class UnknownRegistry(BadArg):
+    """No registry runs under that name, or the registry has stopped."""
+
+    def __init__(self, registry: Any) -> None:
+        super().__init__(f"no running registry {registry!r}")
+        self.registry = registry
+
+
+class TaskExit(Exit):
+    """``Task.await_`` on a task that ended without a result; ``reason`` is
+    the task's exit reason (the exception, for a crash).
+
+    An :class:`~beamish.Exit`, as ``CallExit`` is: left uncaught, it ends the
+    awaiting process with the task's reason, as Elixir's ``Task.await``
+    exits the caller."""
+
+    def __init__(self, reason: Any, task: Any) -> None:
+        super().__init__(reason)
+        self.task = task
+
+    def __str__(self) -> str:
+        return f"task {self.task.pid!r} exited: {self.reason!r}"
+
+
+class TaskTimeout(TaskExit):
+    """``Task.await_`` got no result in time (``reason == "timeout"``)."""
+
+    def __str__(self) -> str:
+        return f"task {self.task.pid!r} gave no result in time"

@@ -209,7 +209,11 @@ def _server_main(cls: type, args: tuple, kwargs: dict, parent: Pid, ack_ref: Any
         except Exception as e:
             if linked:
                 unlink(parent)
-            send(parent, (_ACK, ack_ref, ("error", ("already_started", e))))
+            try:
+                holder = resolve_name(name)
+            except Exception:
+                holder = None
+            send(parent, (_ACK, ack_ref, ("error", ("already_started", holder or e))))
             return
     server = cls.__new__(cls)
     try:
@@ -362,9 +366,12 @@ def call(server: Any, request: Any, timeout: Optional[float] = 5.0) -> Any:
 
 def cast(server: Any, msg: Any) -> None:
     """Send ``msg`` to ``server`` without waiting; never fails (as OTP)."""
-    pid = _whereis(server)
-    if pid is not None:
-        send(pid, (_CAST, msg))
+    try:
+        pid = _whereis(server)
+        if pid is not None:
+            send(pid, (_CAST, msg))
+    except Exception as e:  # a cast never fails, whatever the name's registry does
+        log.debug("cast to %r dropped: %r", server, e)
 
 
 def reply(from_: tuple, value: Any) -> None:

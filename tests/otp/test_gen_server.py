@@ -88,8 +88,9 @@ def test_start_link_with_a_name_and_call_by_name():
     pid = Counter.start(1, name="counter")
     assert whereis("counter") == pid
     assert call("counter", "get") == 1
-    with pytest.raises(StartError, match="already_started"):
+    with pytest.raises(StartError, match="already_started") as info:
         Counter.start(name="counter")
+    assert info.value.reason == ("already_started", pid)
     stop("counter")
     assert whereis("counter") is None
 
