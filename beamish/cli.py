@@ -1,4 +1,5 @@
-"""The ``beamish`` command: ``beamish run MODULE``, ``beamish --version``."""
+"""The ``beamish`` command: ``beamish run MODULE``, ``beamish observer [NODE]``,
+``beamish --version``."""
 from __future__ import annotations
 
 import argparse
@@ -17,6 +18,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("module", help="the application module, e.g. apps.chat")
     run.add_argument("--name", help="this node's name (default nonode@nohost)")
     run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    run.add_argument("--no-control", action="store_true",
+                     help="do not start the control endpoint (no `beamish observer`)")
+    observer = sub.add_parser("observer", help="watch a running local node (terminal UI)",
+                              description="Attach to a local node's control endpoint.")
+    from .observer._main import add_arguments
+    add_arguments(observer)
     return parser
 
 
@@ -34,7 +41,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         monkey.patch_all()
         sys.path.insert(0, "")
         from .otp._application import run
-        return run(args.module, rest, node_name=args.name, log_level=args.log_level)
+        return run(args.module, rest, node_name=args.name, log_level=args.log_level,
+                   control=not args.no_control)
+    if args.command == "observer":
+        if rest:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        from .observer._main import main as observer_main
+        return observer_main(args)
     parser.print_help()
     return 0
 

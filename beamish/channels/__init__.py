@@ -2,10 +2,11 @@
 
 This package speaks the protocol of Phoenix Channels (V2, as the ``phoenix``
 JS client does) so that browser clients written for Phoenix can talk to a
-beamish server.  What is here so far is pure (sans-IO): message records,
-serializers that turn them into WebSocket frames and back, version
-negotiation, and ``Phoenix.Token``-style signed tokens.  None of it touches
-a socket or a greenlet.
+beamish server.  The pure (sans-IO) part: message records, serializers
+that turn them into WebSocket frames and back, version negotiation, and
+``Phoenix.Token``-style signed tokens.  The processes: an :class:`Endpoint`
+(HTTP, WebSocket upgrade, static files), a :class:`Socket` process per
+connection and a :class:`Channel` process per joined topic.
 """
 from ._errors import ExpiredToken as ExpiredToken
 from ._errors import InvalidToken as InvalidToken
@@ -34,6 +35,16 @@ from ._serializer import opcode_of as opcode_of
 from ._serializer import serializer_for_vsn as serializer_for_vsn
 from ._token import sign as sign
 from ._token import verify as verify
+from ._channel import Channel as Channel
+from ._endpoint import Endpoint as Endpoint
+from ._endpoint import broadcast as broadcast
+from ._endpoint import disconnect as disconnect
+from ._socket import Socket as Socket
+from ._transport_errors import ConnectionClosed as ConnectionClosed
+
+from ..core._codec import register as _register
+
+_register(Broadcast, "beamish.channels.Broadcast")
 
 __all__ = [
     # messages
@@ -45,6 +56,8 @@ __all__ = [
     "serializer_for_vsn", "VSN_JSON", "VSN_MSGPACK",
     # tokens
     "sign", "verify",
+    # processes
+    "Endpoint", "Socket", "Channel", "broadcast", "disconnect",
     # errors
-    "ProtocolError", "TokenError", "InvalidToken", "ExpiredToken",
+    "ProtocolError", "TokenError", "InvalidToken", "ExpiredToken", "ConnectionClosed",
 ]

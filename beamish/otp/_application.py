@@ -48,9 +48,11 @@ def load_application(name: str) -> ModuleType:
 
 
 def run(module_name: str, argv: Sequence[str], *, node_name: Optional[str] = None,
-        log_level: str = "INFO", prog: str = "beamish run") -> int:
+        log_level: str = "INFO", prog: str = "beamish run", control: bool = True) -> int:
     """Boot a node running the application ``module_name``; returns the exit
-    code.  The caller has already monkey-patched (``beamish.cli`` does)."""
+    code.  The caller has already monkey-patched (``beamish.cli`` does).
+    With ``control`` (the default) the node runs a control endpoint for
+    ``beamish observer``, started before the tree and stopped after it."""
     from ..core import _ids
     from ..core._process import _current, process_flag, receive, send, self
     from ..core._records import ExitMsg
@@ -80,6 +82,8 @@ def run(module_name: str, argv: Sequence[str], *, node_name: Optional[str] = Non
     keepalive = gevent.get_hub().loop.timer(3600.0, 3600.0)
     keepalive.start(lambda: None)
     start_system_monitor(0.1)
+    roots: list = []
+    control_pid = _start_control(roots) if control else None
 
     flags = {k: getattr(app, k) for k in ("strategy", "max_restarts", "max_seconds")
              if hasattr(app, k)}
@@ -88,6 +92,7 @@ def run(module_name: str, argv: Sequence[str], *, node_name: Optional[str] = Non
     except StartError as e:
         log.error("application %s failed to start: %r", module_name, e.reason)
         return EXIT_START_FAILED
+    roots.append(root)
     log.info("node %s started application %s (root supervisor %r)", _ids.node(),
              module_name, root)
     if callable(getattr(app, "started", None)):
@@ -108,9 +113,23 @@ def run(module_name: str, argv: Sequence[str], *, node_name: Optional[str] = Non
             except CallExit as e:
                 log.error("application %s stopped with %r", module_name, e.reason)
             receive(ExitMsg(root, _any()), timeout=1, default=None)
+            if control_pid is not None:
+                from ..observer import stop_control_endpoint
+                stop_control_endpoint(control_pid)
             keepalive.close()
             log.info("node %s stopped", _ids.node())
             return EXIT_OK
+
+
+def _start_control(roots: list) -> Any:
+    """Start the node's control endpoint, linked to the caller; a node whose
+    endpoint cannot start runs without one (and says why)."""
+    from ..observer import ObserverError, start_control_endpoint
+    try:
+        return start_control_endpoint(roots=roots, link=True)
+    except ObserverError as e:
+        log.error("control endpoint not started (no `beamish observer` for this node): %s", e)
+        return None
 
 
 def _any() -> Any:

@@ -1,0 +1,121 @@
+"""The Endpoint: an HTTP server with WebSocket sockets, static files and
+HTTP handlers, run as a GenServer in a supervision tree.
+
+::
+
+    Endpoint.child_spec(host="127.0.0.1", port=4000, pubsub="chat",
+                        sockets={"/socket": UserSocket}, static="apps/chat/static",
+                        handlers={"/api/token": token_handler})
+
+A client connects to ``ws://host:port/socket/websocket?vsn=2.0.0&...``;
+``vsn`` selects the serializer (``2.0.0`` JSON, ``2.0.0-msgpack``), an
+unknown or missing ``vsn`` and a refused ``connect`` get HTTP 403.  On
+shutdown every WebSocket is closed with 1012 (service restart) so that
+clients reconnect.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Optional
+
+from ..core._process import spawn
+from ..otp._gen_server import GenServer
+from ..otp._supervisor import ChildSpec
+from ..pubsub._pubsub import broadcast as _ps_broadcast
+from ._http import HTTPServer, RequestInfo, WebSocketRoute
+from ._message import Broadcast
+from ._serializer import serializer_for_vsn
+from ._socket import Socket, reader, socket_main
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Endpoint", "broadcast", "disconnect"]
+
+_endpoints: dict = {}
+
+
+class Endpoint(GenServer):
+    """Serves sockets, static files and handlers; see the module docstring."""
+
+    shutdown = 10_000
+
+    def init(self, *, pubsub: str, sockets: dict, host: str = "127.0.0.1", port: int = 4000,
+             static: Any = None, handlers: Optional[dict] = None,
+             allowed_origins: Optional[list] = None, max_frame_size: int = 1 << 20,
+             reuse_port: bool = False, name: str = "endpoint", on_ready: Any = None) -> None:
+        self.pubsub = pubsub
+        self.name = name
+        routes = [WebSocketRoute(mount, self._handler(sock_cls), connect=self._connect(sock_cls))
+                  for mount, sock_cls in sockets.items()]
+        self.server = HTTPServer((host, port), routes=routes, static=static,
+                                 handlers=handlers, allowed_origins=allowed_origins,
+                                 reuse_port=reuse_port, max_message_size=max_frame_size,
+                                 idle_timeout=None)
+        self.server.start()
+        _endpoints[name] = self
+        log.info("endpoint %s listening on http://%s:%d", name, host, self.server.port)
+        if on_ready is not None:
+            on_ready(self.server.port)
+
+    @classmethod
+    def child_spec(cls, **opts: Any) -> ChildSpec:  # type: ignore[override]
+        return ChildSpec(id=("endpoint", opts.get("name", "endpoint")), start=cls.start_link,
+                         kwargs=opts, shutdown=cls.shutdown)
+
+    def handle_call(self, request: Any, from_: tuple) -> Any:
+        if request == "port":
+            return self.server.port
+        if request == "statistics":
+            return self.server.statistics()
+        raise ValueError(f"unknown request {request!r}")
+
+    def terminate(self, reason: Any) -> None:
+        if _endpoints.get(self.name) is self:
+            del _endpoints[self.name]
+        self.server.stop(timeout=5.0)
+
+    # ---------------------------------------------------------- sockets
+    def _connect(self, sock_cls: type):
+        def connect(info: RequestInfo) -> Any:
+            ser = serializer_for_vsn(info.query.get("vsn"))
+            if ser is None:
+                return False
+            params = {k: v for k, v in info.query.items() if k != "vsn"}
+            if info.auth_token is not None:
+                params.setdefault("auth_token", info.auth_token)
+            socket = sock_cls()
+            connect_info = {"peer": info.peer, "headers": dict(info.headers)}
+            try:
+                verdict = socket.connect(params, connect_info)
+            except Exception as e:
+                log.warning("%s.connect refused a connection with an error: %r",
+                            sock_cls.__name__, e)
+                return False
+            if verdict is False or verdict is None:
+                return False
+            info.assigns.update({"$socket": socket, "$ser": ser,
+                                 "assigns": verdict if isinstance(verdict, dict) else {}})
+            return True
+        return connect
+
+    def _handler(self, sock_cls: type):
+        pubsub = self.pubsub
+
+        def handle(ws: Any, info: RequestInfo) -> None:
+            socket: Socket = info.assigns["$socket"]
+            pid = spawn(socket_main, socket, ws, info.assigns["$ser"], info.assigns["assigns"],
+                        pubsub)
+            reader(ws, pid)
+        return handle
+
+
+def broadcast(pubsub: str, topic: str, event: str, payload: Any) -> None:
+    """Broadcast ``event`` to every client joined to ``topic`` (all nodes),
+    encoded once per serializer (fastlane)."""
+    _ps_broadcast(pubsub, topic, Broadcast(topic, event, payload), "fastlane")
+
+
+def disconnect(pubsub: str, socket_id: str) -> None:
+    """Close every socket whose ``Socket.id`` is ``socket_id`` (all nodes),
+    with 1001 so that their clients reconnect (and authenticate again)."""
+    _ps_broadcast(pubsub, socket_id, "disconnect")

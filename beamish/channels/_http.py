@@ -1,0 +1,519 @@
+"""A small HTTP/1.1 server for WebSocket endpoints and static files.
+
+h11 parses requests on connections accepted by ``gevent.server.StreamServer``.
+A ``GET <mount>/websocket`` request of a :class:`WebSocketRoute` is upgraded
+(see ``_transport.py``) and handed to the route's handler; other paths are
+served from a :class:`StaticFiles` directory, or get 404.
+
+Deciding an upgrade, in order (Phoenix's answers, except where noted):
+
+1. not GET → 400;
+2. not a valid opening handshake → 400 (426 for a WebSocket version other
+   than 13), never 500; checked before any user code runs, where Phoenix
+   runs ``connect`` first;
+3. an ``Origin`` header not in ``allowed_origins`` → 403 (a request without
+   ``Origin``, i.e. not from a browser, passes, as in Phoenix);
+4. the route's ``connect(info)``: ``True`` accepts, ``False`` → 403 with an
+   empty body, an ``int`` → that status, an exception → 500 (logged);
+5. 101, then ``handler(ws, info)`` runs in the connection's greenlet.  When
+   it returns the WebSocket is closed with 1000 if still open; if it raises,
+   with 1011.
+
+Plain HTTP connections are kept alive between requests; request heads are
+limited in size (``max_header_size``, 431 past it) and time
+(``request_timeout``).  The listening socket is bound when the server is
+made, so :attr:`HTTPServer.port` is known at once (port 0 picks a free one),
+and may set ``SO_REUSEPORT`` so that several worker processes share a port.
+"""
+from __future__ import annotations
+
+import email.utils
+import logging
+import mimetypes
+import os
+import socket as _stdsocket
+from dataclasses import dataclass, field
+from typing import (Any, Callable, Dict, Iterable, Optional, Sequence, Set, Tuple,
+                    Union)
+from urllib.parse import parse_qsl, unquote
+
+import gevent
+import gevent.socket
+import h11
+from gevent.pool import Pool
+from gevent.server import StreamServer
+
+from ._transport import (CLOSE_INTERNAL_ERROR, CLOSE_NORMAL, CLOSE_SERVICE_RESTART,
+                         DEFAULT_CLOSE_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE,
+                         PHOENIX_SUBPROTOCOL, WebSocket, parse_handshake)
+from ._transport_errors import ConnectionClosed, HandshakeError
+
+__all__ = ["HTTPServer", "WebSocketRoute", "RequestInfo", "StaticFiles", "ServerStatistics"]
+
+log = logging.getLogger(__name__)
+
+_RECV_SIZE = 64 * 1024
+_MAX_DISCARDED_BODY = 64 * 1024   # request bodies we read and drop to keep a connection
+_FILE_CHUNK = 256 * 1024
+_TEXT_TYPES = ("application/javascript", "application/json", "image/svg+xml")
+
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    """What a ``connect`` callable and a WebSocket handler learn of the request.
+
+    ``query`` holds the query parameters (the last value of a repeated
+    name wins, as in Plug); ``headers`` are ``(lower-case name, value)``
+    pairs; ``peer`` is the client's address; ``auth_token`` is the decoded
+    Phoenix bearer token or ``None``.  ``assigns`` is a dict that
+    ``connect`` may fill (a user id, say) for the handler to read.
+    """
+
+    path: str
+    query: Dict[str, str]
+    query_string: str
+    headers: Tuple[Tuple[str, str], ...]
+    peer: Tuple[Any, ...]
+    auth_token: Optional[str] = None
+    subprotocols: Tuple[str, ...] = ()
+    assigns: Dict[str, Any] = field(default_factory=dict)
+
+    def header(self, name: str, default: Optional[str] = None) -> Optional[str]:
+        """The first value of header ``name`` (any case), or ``default``."""
+        name = name.lower()
+        return next((v for k, v in self.headers if k == name), default)
+
+
+Handler = Callable[[WebSocket, RequestInfo], Any]
+#: A plain HTTP handler: ``fn(method, info) -> (status, content_type, body)``.
+HTTPHandler = Callable[[str, RequestInfo], Tuple[int, str, bytes]]
+Connect = Callable[[RequestInfo], Union[bool, int]]
+
+
+@dataclass(frozen=True)
+class WebSocketRoute:
+    """A WebSocket endpoint: ``GET <mount>/websocket`` upgrades to ``handler``.
+
+    ``connect`` decides before the upgrade (see the module doc); ``None``
+    accepts every valid handshake.  ``subprotocols`` are those the server
+    may select, first offered by the client wins.
+    """
+
+    mount: str
+    handler: Handler
+    connect: Optional[Connect] = None
+    subprotocols: Tuple[str, ...] = (PHOENIX_SUBPROTOCOL,)
+
+    @property
+    def path(self) -> str:
+        return self.mount.rstrip("/") + "/websocket"
+
+
+class StaticFiles:
+    """Files under ``directory``, served at URL paths below ``prefix``.
+
+    A URL path is percent-decoded and split on ``/``; a ``..`` segment, a
+    backslash or NUL, or a path whose real location (symlinks resolved) is
+    outside the directory is refused as not found.  A directory serves its
+    ``index`` file.  Content types come from :mod:`mimetypes`, with
+    ``charset=utf-8`` for text.
+    """
+
+    def __init__(self, directory: Union[str, "os.PathLike[str]"], prefix: str = "/",
+                 index: str = "index.html") -> None:
+        self.root = os.path.realpath(directory)
+        if not os.path.isdir(self.root):
+            raise ValueError(f"static directory {self.root!r} does not exist")
+        self.prefix = prefix if prefix.endswith("/") else prefix + "/"
+        self.index = index
+
+    def resolve(self, path: str) -> Optional[str]:
+        """The file that URL path ``path`` names, or ``None`` (pure lookup)."""
+        if not (path + "/").startswith(self.prefix):
+            return None
+        rel = unquote(path[len(self.prefix):])
+        if "\x00" in rel or "\\" in rel:
+            return None
+        parts = [p for p in rel.split("/") if p and p != "."]
+        if ".." in parts:
+            return None
+        real = os.path.realpath(os.path.join(self.root, *parts))
+        if real != self.root and not real.startswith(self.root + os.sep):
+            return None
+        if os.path.isdir(real):
+            real = os.path.join(real, self.index)
+        return real if os.path.isfile(real) else None
+
+    @staticmethod
+    def content_type(path: str) -> str:
+        kind = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        if kind.startswith("text/") or kind in _TEXT_TYPES:
+            kind += "; charset=utf-8"
+        return kind
+
+
+@dataclass(frozen=True)
+class ServerStatistics:
+    """``connections``: open TCP connections (plain HTTP and WebSocket);
+    ``websockets``: those upgraded to WebSocket."""
+
+    connections: int
+    websockets: int
+
+
+class _Stop(Exception):
+    """The connection is to be closed (peer gone, timeout, unrecoverable)."""
+
+
+class HTTPServer:
+    """An HTTP/1.1 server for WebSocket routes and static files.
+
+    ::
+
+        def echo(ws, info):
+            while True:
+                ws.send(ws.receive())   # ends with ConnectionClosed
+
+        server = HTTPServer(("127.0.0.1", 0), routes=[WebSocketRoute("/socket", echo)])
+        server.start()
+        print(server.port)
+        ...
+        server.stop()
+
+    ``listen`` is a ``(host, port)`` pair or an already listening socket.
+    ``max_message_size``, ``idle_timeout`` and ``close_timeout`` apply to
+    every WebSocket (see :class:`~._transport.WebSocket`).
+    """
+
+    def __init__(self, listen: Union[Tuple[str, int], gevent.socket.socket] = ("127.0.0.1", 0),
+                 *, routes: Sequence[WebSocketRoute] = (),
+                 static: Union[StaticFiles, str, "os.PathLike[str]", None] = None,
+                 allowed_origins: Optional[Iterable[str]] = None,
+                 reuse_port: bool = False, backlog: int = 1024,
+                 max_header_size: int = 16 * 1024, request_timeout: float = 30.0,
+                 max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+                 idle_timeout: Optional[float] = DEFAULT_IDLE_TIMEOUT,
+                 close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
+                 max_connections: Optional[int] = None,
+                 handlers: Optional[Dict[str, "HTTPHandler"]] = None) -> None:
+        self.routes = {r.path: r for r in routes}
+        self.handlers: Dict[str, HTTPHandler] = dict(handlers or {})
+        self.static = (static if isinstance(static, StaticFiles) or static is None
+                       else StaticFiles(static))
+        self.allowed_origins = (None if allowed_origins is None
+                                else frozenset(o.lower().rstrip("/") for o in allowed_origins))
+        self.max_header_size = max_header_size
+        self.request_timeout = request_timeout
+        self.ws_options: Dict[str, Any] = dict(max_message_size=max_message_size,
+                                               idle_timeout=idle_timeout,
+                                               close_timeout=close_timeout)
+        self._websockets: Set[WebSocket] = set()
+        self._idle: Set[gevent.socket.socket] = set()
+        listener = listen if not isinstance(listen, tuple) else _listen(listen, reuse_port,
+                                                                         backlog)
+        self._server = StreamServer(listener, self._handle, spawn=Pool(max_connections))
+
+    # -- life cycle --
+
+    @property
+    def address(self) -> Tuple[Any, ...]:
+        """The bound address, ``(host, port)``."""
+        return self._server.socket.getsockname()
+
+    @property
+    def port(self) -> int:
+        return self.address[1]
+
+    def statistics(self) -> ServerStatistics:
+        """How many connections the server holds now."""
+        pool = self._server.pool
+        return ServerStatistics(connections=len(pool) if pool is not None else 0,
+                                websockets=len(self._websockets))
+
+    def start(self) -> None:
+        """Start accepting connections (in the background; returns at once)."""
+        self._server.start()
+
+    def serve_forever(self) -> None:
+        """Start if needed and block until :meth:`stop` is called."""
+        self._server.serve_forever()
+
+    def stop(self, timeout: float = 5.0, close_code: int = CLOSE_SERVICE_RESTART) -> None:
+        """Stop accepting, close every WebSocket with ``close_code`` and wait.
+
+        Connections still busy after ``timeout`` seconds are killed.  The
+        default code, 1012 ("service restart"), is Phoenix's on drain and
+        makes clients reconnect.
+        """
+        self._server.close()
+        for sock in list(self._idle):
+            sock.close()
+        for ws in list(self._websockets):
+            ws.close(close_code, "server shutting down")
+        self._server.stop(timeout)
+
+    def __enter__(self) -> "HTTPServer":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- one connection --
+
+    def _handle(self, sock: gevent.socket.socket, peer: Tuple[Any, ...]) -> None:
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.max_header_size)
+        sock.settimeout(self.request_timeout)
+        try:
+            while True:
+                self._idle.add(sock)
+                try:
+                    with gevent.Timeout(self.request_timeout, _Stop):
+                        event = _next_event(conn, sock, self.max_header_size + 1)
+                finally:
+                    self._idle.discard(sock)
+                if not isinstance(event, h11.Request):
+                    return  # the peer closed between requests
+                if self._dispatch(conn, sock, event, peer):
+                    return  # the connection became a WebSocket and is done
+                if not _skip_body(conn, sock) or conn.our_state is not h11.DONE:
+                    return
+                conn.start_next_cycle()
+        except h11.RemoteProtocolError as exc:
+            _send_error(conn, sock, exc.error_status_hint, str(exc))
+        except (_Stop, OSError):
+            pass
+        except Exception:  # a bug here, not the client's doing
+            log.exception("HTTP connection from %s failed", peer)
+            _send_error(conn, sock, 500, "internal server error")
+
+    def _dispatch(self, conn: h11.Connection, sock: gevent.socket.socket,
+                  request: h11.Request, peer: Tuple[Any, ...]) -> bool:
+        """Answer one request; True if it was upgraded to a WebSocket."""
+        path, _, query = request.target.decode("latin-1").partition("?")
+        head = request.method == b"HEAD"
+        route = self.routes.get(path)
+        if route is not None:
+            if request.method != b"GET":
+                _respond(conn, sock, 400)
+                return False
+            return self._upgrade(conn, sock, request, route, path, query, peer)
+        handler = self.handlers.get(path)
+        if handler is not None:
+            self._call_handler(conn, sock, request, handler, path, query, peer, head)
+            return False
+        if self.static is not None:
+            if request.method != b"GET" and not head:
+                _respond(conn, sock, 405, [(b"allow", b"GET, HEAD")])
+                return False
+            found = self.static.resolve(path)
+            if found is not None:
+                _send_file(conn, sock, found, head)
+                return False
+        _respond(conn, sock, 404, body=b"not found\n", head=head)
+        return False
+
+    def _call_handler(self, conn: h11.Connection, sock: gevent.socket.socket,
+                      request: h11.Request, handler: "HTTPHandler", path: str, query: str,
+                      peer: Tuple[Any, ...], head: bool) -> None:
+        info = RequestInfo(
+            path=path, query=dict(parse_qsl(query, keep_blank_values=True)), query_string=query,
+            headers=tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers),
+            peer=tuple(peer))
+        try:
+            status, content_type, body = handler(request.method.decode("latin-1"), info)
+        except Exception:
+            log.exception("HTTP handler %r for %s crashed", handler, path)
+            status, content_type, body = 500, "text/plain; charset=utf-8", b"internal error\n"
+        _respond(conn, sock, status, [(b"content-type", content_type.encode("latin-1"))],
+                 body=body, head=head, typed=True)
+
+    def _upgrade(self, conn: h11.Connection, sock: gevent.socket.socket, request: h11.Request,
+                 route: WebSocketRoute, path: str, query: str, peer: Tuple[Any, ...]) -> bool:
+        event = _next_event(conn, sock)
+        if not isinstance(event, h11.EndOfMessage):  # an upgrade request has no body
+            _send_error(conn, sock, 400, "WebSocket upgrade request with a body")
+            raise _Stop
+        try:
+            handshake = parse_handshake(request)
+        except HandshakeError as exc:
+            _respond(conn, sock, exc.status_code,
+                     [(k.encode(), v.encode()) for k, v in exc.headers],
+                     body=str(exc).encode() + b"\n")
+            return False
+        info = RequestInfo(
+            path=path, query=dict(parse_qsl(query, keep_blank_values=True)), query_string=query,
+            headers=tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers),
+            peer=tuple(peer), auth_token=handshake.auth_token,
+            subprotocols=handshake.subprotocols)
+        status = self._decide(route, info, handshake.origin)
+        if status != 101:
+            _respond(conn, sock, status)
+            return False
+        try:
+            ws = WebSocket.accept(sock, request, trailing_data=conn.trailing_data[0],
+                                  subprotocols=route.subprotocols, **self.ws_options)
+        except HandshakeError as exc:  # wsproto's own checks; nothing was written
+            _respond(conn, sock, exc.status_code, body=str(exc).encode() + b"\n")
+            return False
+        except ConnectionClosed:
+            return True
+        self._websockets.add(ws)
+        try:
+            route.handler(ws, info)
+        except ConnectionClosed:
+            pass
+        except Exception:
+            log.exception("WebSocket handler %r for %s from %s crashed", route.handler, path, peer)
+            ws.close(CLOSE_INTERNAL_ERROR, "internal error")
+        finally:
+            self._websockets.discard(ws)
+            ws.close(CLOSE_NORMAL)
+        return True
+
+    def _decide(self, route: WebSocketRoute, info: RequestInfo, origin: Optional[str]) -> int:
+        """101 to accept, else the status to refuse the upgrade with."""
+        if (origin is not None and self.allowed_origins is not None
+                and origin.lower().rstrip("/") not in self.allowed_origins):
+            return 403
+        if route.connect is None:
+            return 101
+        try:
+            verdict = route.connect(info)
+        except Exception:
+            log.exception("connect %r for %s from %s crashed", route.connect, info.path,
+                          info.peer)
+            return 500
+        if verdict is True:
+            return 101
+        if verdict is False or verdict is None:
+            return 403
+        if isinstance(verdict, int) and 400 <= verdict <= 599:
+            return verdict
+        log.error("connect %r returned %r; expected a bool or an HTTP status", route.connect,
+                  verdict)
+        return 500
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+def _listen(address: Tuple[str, int], reuse_port: bool, backlog: int) -> gevent.socket.socket:
+    host = address[0]
+    family = _stdsocket.AF_INET6 if ":" in host else _stdsocket.AF_INET
+    sock = gevent.socket.socket(family, _stdsocket.SOCK_STREAM)
+    try:
+        sock.setsockopt(_stdsocket.SOL_SOCKET, _stdsocket.SO_REUSEADDR, 1)
+        if reuse_port:
+            if not hasattr(_stdsocket, "SO_REUSEPORT"):
+                raise ValueError("SO_REUSEPORT is not available on this platform")
+            sock.setsockopt(_stdsocket.SOL_SOCKET, _stdsocket.SO_REUSEPORT, 1)
+        sock.bind(address)
+        sock.listen(backlog)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _next_event(conn: h11.Connection, sock: gevent.socket.socket,
+                budget: int = 1 << 62) -> Any:
+    """The next h11 event, reading at most ``budget`` bytes for it.
+
+    h11 checks ``max_incomplete_event_size`` only while an event is
+    incomplete, so a whole oversized head in one ``recv`` would pass; reading
+    no more than the limit plus one byte makes an oversized head always
+    incomplete, and h11 then refuses it with 431.
+    """
+    while True:
+        event = conn.next_event()
+        if event is not h11.NEED_DATA:
+            return event
+        data = sock.recv(max(1, min(_RECV_SIZE, budget)))
+        budget -= len(data)
+        conn.receive_data(data)
+
+
+def _skip_body(conn: h11.Connection, sock: gevent.socket.socket) -> bool:
+    """Read and drop the rest of the request; False if it is too big to bother."""
+    dropped = 0
+    while conn.their_state is h11.SEND_BODY:
+        event = _next_event(conn, sock)
+        if isinstance(event, h11.Data):
+            dropped += len(event.data)
+            if dropped > _MAX_DISCARDED_BODY:
+                return False
+        elif not isinstance(event, h11.EndOfMessage):
+            return False
+    return conn.their_state is h11.DONE
+
+
+def _respond(conn: h11.Connection, sock: gevent.socket.socket, status: int,
+             headers: Sequence[Tuple[bytes, bytes]] = (), body: bytes = b"",
+             close: bool = False, head: bool = False, typed: bool = False) -> None:
+    """Send a whole response; ``head`` for a HEAD request (headers only);
+    ``typed`` when ``headers`` already carry the content type."""
+    fields = [(b"date", email.utils.formatdate(usegmt=True).encode()),
+              (b"server", b"beamish"), (b"content-length", b"%d" % len(body))]
+    if body and not typed:
+        fields.append((b"content-type", b"text/plain; charset=utf-8"))
+    if close:
+        fields.append((b"connection", b"close"))
+    data = conn.send(h11.Response(status_code=status, headers=fields + list(headers))) or b""
+    if body and not head:
+        data += conn.send(h11.Data(data=body)) or b""
+    data += conn.send(h11.EndOfMessage()) or b""
+    sock.sendall(data)
+
+
+def _send_error(conn: h11.Connection, sock: gevent.socket.socket, status: int,
+                message: str) -> None:
+    """Answer a request we cannot go on with, if a response can still be sent."""
+    if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+        return
+    try:
+        _respond(conn, sock, status, body=message.encode() + b"\n", close=True)
+        _linger(sock)
+    except (h11.LocalProtocolError, OSError):
+        pass
+
+
+def _linger(sock: gevent.socket.socket, seconds: float = 1.0, limit: int = 256 * 1024) -> None:
+    """Half-close and drop what the client still sends, briefly: closing a
+    socket with unread input sends a reset, which can destroy the response
+    before the client reads it (RFC 9112 section 9.6)."""
+    sock.shutdown(_stdsocket.SHUT_WR)
+    with gevent.Timeout(seconds, False):
+        while limit > 0:
+            data = sock.recv(_RECV_SIZE)
+            if not data:
+                return
+            limit -= len(data)
+
+
+def _send_file(conn: h11.Connection, sock: gevent.socket.socket, path: str,
+               head_only: bool) -> None:
+    try:
+        f = open(path, "rb")
+    except OSError:
+        _respond(conn, sock, 404, body=b"not found\n", head=head_only)
+        return
+    with f:
+        st = os.fstat(f.fileno())
+        headers = [(b"date", email.utils.formatdate(usegmt=True).encode()),
+                   (b"server", b"beamish"),
+                   (b"content-type", StaticFiles.content_type(path).encode()),
+                   (b"content-length", b"%d" % st.st_size),
+                   (b"last-modified", email.utils.formatdate(st.st_mtime, usegmt=True).encode())]
+        data = conn.send(h11.Response(status_code=200, headers=headers)) or b""
+        if not head_only:
+            sock.sendall(data)
+            data = b""
+            sent = 0
+            while sent < st.st_size:  # a file that shrinks under us ends the connection
+                chunk = f.read(min(_FILE_CHUNK, st.st_size - sent))
+                if not chunk:
+                    raise _Stop
+                sent += len(chunk)
+                sock.sendall(conn.send(h11.Data(data=chunk)) or b"")
+        sock.sendall(data + (conn.send(h11.EndOfMessage()) or b""))

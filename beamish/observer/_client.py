@@ -1,0 +1,224 @@
+"""The observer's side of the control protocol: a blocking client.
+
+It uses plain sockets and no gevent, so it runs in any program (the
+terminal UI calls it from a worker thread).  A test process whose hub
+serves the endpoint can hand it a gevent socket instead
+(:meth:`Client.over`), so one process can play both sides.
+
+Example::
+
+    with connect("demo@localhost") as node:
+        info = node.node_info()
+        rows = node.processes().rows
+        worst = max(rows, key=lambda r: r.dup_monitors)
+"""
+from __future__ import annotations
+
+import os
+import socket
+import struct
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from ..core._codec import CodecError, decode, encode
+from ._errors import AuthError, NodeNotFound, ProtocolError, RemoteError
+from ._leaks import Suspect
+from ._paths import local_nodes, read_cookie, runtime_dir, socket_path
+from ._records import COLUMNS, NodeInfo, ProcessDetail, ProcRow, TreeNode
+from ._slicer import SliceCost
+from ._wire import HELLO_MAX, PROTOCOL_VERSION, REPLY_MAX, digest, frame
+
+__all__ = ["Client", "ProcessList", "connect", "find_node", "live_nodes"]
+
+DEFAULT_TIMEOUT = 30.0
+_HEADER = struct.Struct(">I")
+
+
+@dataclass(frozen=True)
+class ProcessList:
+    """The process list and what serving it cost the node."""
+
+    rows: list            # ProcRow records, oldest process first
+    cost: SliceCost
+
+
+class Client:
+    """A connection to one node's control endpoint (after the handshake).
+
+    Every method sends one request and waits for its answer.
+
+    Raises (any method):
+        RemoteError: the node answered with an error.
+        ProtocolError: the node sent something that is not a valid frame.
+        OSError: the connection failed or timed out.
+    """
+
+    def __init__(self, sock: Any, cookie: str) -> None:
+        self.sock = sock
+        hello = self._recv(HELLO_MAX)
+        if not isinstance(hello, dict) or not isinstance(hello.get("challenge"), bytes):
+            raise ProtocolError(f"not a beamish control endpoint: {hello!r}"[:200])
+        if hello.get("version") != PROTOCOL_VERSION:
+            raise ProtocolError(f"node speaks protocol {hello.get('version')!r}, "
+                                f"we speak {PROTOCOL_VERSION}")
+        self._send({"op": "hello", "digest": digest(cookie, hello["challenge"])})
+        answer = self._recv(HELLO_MAX)
+        if not (isinstance(answer, dict) and answer.get("ok")):
+            why = answer.get("error") if isinstance(answer, dict) else repr(answer)
+            raise AuthError(f"node {hello.get('node')!r} refused us: {why}")
+        #: The node's name.
+        self.node: str = hello.get("node", "?")
+
+    @classmethod
+    def over(cls, sock: Any, cookie: Optional[str] = None) -> "Client":
+        """A client over an already connected socket (stdlib or gevent)."""
+        return cls(sock, read_cookie(create=False) if cookie is None else cookie)
+
+    # ----------------------------------------------------------- framing
+    def _send(self, term: Any) -> None:
+        self.sock.sendall(frame(encode(term)))
+
+    def _recv_exact(self, n: int) -> memoryview:
+        buf = bytearray(n)
+        view = memoryview(buf)
+        got = 0
+        while got < n:
+            k = self.sock.recv_into(view[got:], n - got)
+            if not k:
+                raise ProtocolError(f"node closed the connection ({got} of {n} bytes read)")
+            got += k
+        return view
+
+    def _recv(self, max_size: int = REPLY_MAX) -> Any:
+        (n,) = _HEADER.unpack(self._recv_exact(4))
+        if n > max_size:
+            raise ProtocolError(f"frame of {n} bytes exceeds the limit of {max_size}")
+        try:
+            return decode(self._recv_exact(n))
+        except CodecError as e:
+            raise ProtocolError(str(e)) from None
+
+    def request(self, op: str, **args: Any) -> dict:
+        """Send ``{"op": op, **args}``; the node's answer (``ok`` was true)."""
+        self._send({"op": op, **args})
+        reply = self._recv()
+        if not isinstance(reply, dict):
+            raise ProtocolError(f"reply to {op!r} is not a map")
+        if not reply.get("ok"):
+            raise RemoteError(str(reply.get("error", "request failed")))
+        return reply
+
+    # ---------------------------------------------------------- requests
+    def node_info(self, history: bool = False) -> NodeInfo:
+        """The node as a whole; ``history`` adds its sampler's recent points."""
+        return NodeInfo.from_wire(self.request("node_info", history=history)["info"])
+
+    def processes(self) -> ProcessList:
+        """Every process, with the ``process_info`` fields (no messages)."""
+        reply = self.request("processes")
+        columns = tuple(reply["columns"])
+        if columns != COLUMNS:
+            raise ProtocolError(f"unexpected process list columns {columns!r}")
+        make = ProcRow._make
+        return ProcessList([make(r) for r in reply["rows"]], SliceCost.from_wire(reply["cost"]))
+
+    def process(self, pid: str, messages: int = 20) -> Optional[ProcessDetail]:
+        """One process in detail, or None if it is not alive."""
+        try:
+            reply = self.request("process", pid=pid, messages=messages)
+        except RemoteError as e:
+            if str(e).startswith("no such process"):
+                return None
+            raise
+        return ProcessDetail.from_wire(reply["process"])
+
+    def tree(self) -> list:
+        """The supervision trees (TreeNode records) under the node's roots."""
+        return [TreeNode.from_wire(t) for t in self.request("tree")["roots"]]
+
+    def kill(self, pid: str) -> bool:
+        """``exit(pid, "kill")`` on the node; True if the process was alive."""
+        return bool(self.request("kill", pid=pid)["killed"])
+
+    def leaks(self) -> list:
+        """The leak flags the node raises alone (Suspect records)."""
+        return [Suspect.from_wire(s) for s in self.request("leaks")["suspects"]]
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+# ------------------------------------------------------------ discovery
+def _alive(path: str) -> bool:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(1.0)
+    try:
+        s.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def live_nodes(directory: Optional[str] = None) -> list:
+    """Labels of the local nodes whose control socket answers, sorted."""
+    d = directory or runtime_dir()
+    return [n for n in local_nodes(d) if _alive(socket_path(n, d))]
+
+
+def find_node(name: Optional[str] = None, directory: Optional[str] = None) -> str:
+    """The socket path of the local node called ``name``.
+
+    ``name`` is a node's full name (``demo@localhost``), the part before
+    ``@`` when that is unique, or a socket path.  With no name, the only
+    live local node.
+
+    Raises:
+        NodeNotFound: no node, or several, match.
+    """
+    d = directory or runtime_dir()
+    if name and os.sep in name:
+        return name
+    nodes = live_nodes(d)
+    if name:
+        matches = [n for n in nodes if n == name] or \
+            [n for n in nodes if n.split("@")[0] == name or n.startswith(name)]
+    else:
+        matches = nodes
+    if len(matches) == 1:
+        return socket_path(matches[0], d)
+    what = f"named {name!r}" if name else "running"
+    if not matches:
+        raise NodeNotFound(f"no local node {what} (looked in {d}; "
+                           f"live nodes: {', '.join(nodes) or 'none'})")
+    raise NodeNotFound(f"several local nodes {what}: {', '.join(matches)}; name one")
+
+
+def connect(name: Optional[str] = None, *, cookie: Optional[str] = None,
+            timeout: float = DEFAULT_TIMEOUT) -> Client:
+    """Connect to a local node by name (see :func:`find_node`).
+
+    Raises:
+        NodeNotFound, AuthError, CookieError, OSError.
+    """
+    path = find_node(name)
+    if cookie is None:
+        cookie = read_cookie(create=False)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(path)
+        return Client(sock, cookie)
+    except BaseException:
+        sock.close()
+        raise

@@ -1,0 +1,218 @@
+"""The node side of every request: typed records built from ``process_info``.
+
+These functions run inside a control connection's process.  They read the
+runtime only through its public introspection (``processes``,
+``process_info``, ``is_alive``) and the supervisors' own calls
+(``which_children``, ``restart_counts``), and walk large tables through a
+:class:`~._slicer.Slicer` so the hub is never held for long.
+"""
+from __future__ import annotations
+
+import platform
+import re
+import sys
+import time
+from collections import Counter
+from typing import Any, Callable, Iterator, Optional
+
+import gevent
+
+from ..core._ids import Pid, node, node_creation
+from ..core._info import process_count, process_info, processes
+from ..core._process import exit as exit_signal, is_alive, whereis
+from ..core._records import ProcessInfo
+from ..otp._errors import CallExit
+from ..otp._gen_server import call
+from ._records import MonitorRow, NodeInfo, ProcessDetail, ProcRow, TreeNode
+from ._slicer import Slicer
+from ._stats import NodeStats
+
+__all__ = ["parse_pid", "row_of", "iter_rows", "process_detail", "supervision_tree",
+           "node_info", "kill", "MESSAGES_MAX", "REPR_MAX"]
+
+#: Most mailbox messages one detail request copies out.
+MESSAGES_MAX = 1000
+#: Longest repr of one message (or monitor target) sent, in characters.
+REPR_MAX = 300
+#: Most links (and monitoring pids) a detail lists; the row has the counts.
+PIDS_SHOWN = 1000
+#: Refs shown per monitored target in a process's detail.
+REFS_SHOWN = 3
+#: How long the tree walk waits for one supervisor's answer, in seconds.
+TREE_CALL_TIMEOUT = 1.0
+_TREE_DEPTH_MAX = 64
+
+_PID_TEXT = re.compile(r"^<?0\.(\d+)\.0>?$")
+
+
+def parse_pid(text: Any) -> Optional[Pid]:
+    """The local pid a client names as ``"<0.57.0>"`` (or ``"0.57.0"``, or
+    the bare id ``57``); None for anything else, pids of other nodes too."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        n = text
+    elif isinstance(text, str):
+        m = _PID_TEXT.match(text.strip())
+        if m is None:
+            if not text.strip().isdigit():
+                return None
+            n = int(text.strip())
+        else:
+            n = int(m.group(1))
+    else:
+        return None
+    return Pid(node(), n, node_creation())
+
+
+def _short(value: Any, limit: int = REPR_MAX) -> str:
+    try:
+        text = repr(value)
+    except Exception as e:  # a user __repr__ that raises must not break the observer
+        text = f"<unprintable {type(value).__name__}: {e!r}>"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _target(target: Any) -> str:
+    """A monitor target as shown: a pid, or a registered name (name@node
+    when the name lives on another node)."""
+    if target.__class__ is Pid:
+        return repr(target)
+    if isinstance(target, tuple) and len(target) == 2:
+        name, where = target
+        return str(name) if where == node() else f"{name}@{where}"
+    return _short(target)
+
+
+def row_of(info: ProcessInfo) -> ProcRow:
+    """A process list row for one ``ProcessInfo``."""
+    monitors = info.monitors
+    dup = 0
+    dup_target = None
+    if len(monitors) > 1:
+        per_target = Counter(m.target for m in monitors)
+        dup = len(monitors) - len(per_target)
+        if dup:
+            dup_target = _target(per_target.most_common(1)[0][0])
+    return ProcRow(repr(info.pid), info.registered_name, info.initial_call,
+                   info.current_function, info.status, info.reductions,
+                   info.message_queue_len, info.memory, len(info.links), len(monitors),
+                   len(info.monitored_by), dup, dup_target, info.trap_exit)
+
+
+def iter_rows(slicer: Slicer) -> Iterator[ProcRow]:
+    """Rows of every live process, oldest first, yielding to the hub as the
+    slicer says.  Processes that end during the walk are left out."""
+    for pid in processes():
+        info = process_info(pid)
+        if info is not None:
+            yield row_of(info)
+        slicer.tick()
+
+
+def process_detail(pid: Pid, messages: int = 20) -> Optional[ProcessDetail]:
+    """One process in depth, with the reprs of its first ``messages`` queued
+    messages (at most :data:`MESSAGES_MAX`), its monitors grouped by target
+    and its first :data:`PIDS_SHOWN` links and watchers; None if it is not
+    alive."""
+    messages = max(0, min(int(messages), MESSAGES_MAX))
+    info = process_info(pid, messages=messages > 0, stack=True)
+    if info is None:
+        return None
+    queued = info.messages or ()
+    return ProcessDetail(
+        row=row_of(info),
+        links=tuple(repr(p) for p in info.links[:PIDS_SHOWN]),
+        monitors=_group_monitors(info.monitors),
+        monitored_by=tuple(repr(p) for p in info.monitored_by[:PIDS_SHOWN]),
+        stack=tuple(info.stack or ()),
+        messages=tuple(_short(m) for m in queued[:messages]),
+        messages_total=info.message_queue_len,
+    )
+
+
+def _group_monitors(monitors: tuple) -> tuple:
+    by_target: dict = {}
+    for m in monitors:
+        by_target.setdefault(m.target, []).append(m.ref)
+    rows = [MonitorRow(_target(t), _alive(t), len(refs), tuple(repr(r) for r in refs[:REFS_SHOWN]))
+            for t, refs in by_target.items()]
+    rows.sort(key=lambda m: -m.count)
+    return tuple(rows)
+
+
+def _alive(target: Any) -> bool:
+    if target.__class__ is Pid:
+        return is_alive(target)
+    return isinstance(target, tuple) and target[1] == node() and whereis(target[0]) is not None
+
+
+def _ask(sup: Pid, request: tuple) -> Any:
+    return call(sup, request, TREE_CALL_TIMEOUT)
+
+
+def _supervisor(label: str, pid: Pid, restarts: Optional[int], depth: int) -> TreeNode:
+    try:
+        children = _ask(pid, ("which_children",))
+    except CallExit as e:
+        return TreeNode(label, repr(pid), "supervisor", restarts,
+                        error=f"did not answer which_children: {e.reason!r}")
+    counts: dict = {}
+    # A DynamicSupervisor names every child None and has no restart_counts
+    # request (an unknown call would crash it): only ask plain supervisors.
+    if any(cid is not None for cid, _, _ in children):
+        try:
+            counts = _ask(pid, ("restart_counts",))
+        except CallExit:
+            counts = {}
+    kids = []
+    for cid, cpid, ctype in children:
+        clabel = _child_label(cid, cpid)
+        n = counts.get(cid) if counts else None
+        if ctype == "supervisor" and cpid is not None and depth < _TREE_DEPTH_MAX:
+            kids.append(_supervisor(clabel, cpid, n, depth + 1))
+        else:
+            kids.append(TreeNode(clabel, repr(cpid) if cpid is not None else None, ctype, n))
+        gevent.sleep(0)
+    return TreeNode(label, repr(pid), "supervisor", restarts, tuple(kids))
+
+
+def _child_label(cid: Any, cpid: Any) -> str:
+    if cid is None:
+        return repr(cpid)
+    if isinstance(cid, type):
+        return cid.__qualname__
+    return cid if isinstance(cid, str) else _short(cid, 80)
+
+
+def supervision_tree(roots: Callable[[], list]) -> list:
+    """The trees under the root supervisors ``roots()`` names.
+
+    Each supervisor is asked for ``which_children`` (and, unless it is a
+    DynamicSupervisor, ``restart_counts``) with a short timeout; one that
+    does not answer is shown with an ``error`` instead of its children.
+    Roots must be supervisors: any other process would not understand the
+    calls.
+    """
+    out = []
+    for i, root in enumerate(roots()):
+        out.append(_supervisor(f"root {i}" if i else "root", root, None, 0))
+    return out
+
+
+def node_info(stats: NodeStats, history: bool = False) -> NodeInfo:
+    """The node as a whole; ``history`` adds the sampler's recent points."""
+    from .. import __version__   # the package imports us: not at module level
+    return NodeInfo(
+        node=node(), os_pid=stats.os_process.pid, time=time.time(), uptime=stats.uptime(),
+        python=platform.python_version() + f" ({sys.implementation.name})",
+        gevent=gevent.__version__, beamish=__version__, rss=stats.rss(),
+        cpu_percent=stats.cpu_percent, process_count=process_count(),
+        message_rate=stats.message_rate, hub_latency_ms=stats.hub_latency_ms,
+        run_queue=stats.run_queue(), history=tuple(stats.history) if history else ())
+
+
+def kill(pid: Pid) -> bool:
+    """``exit(pid, "kill")``; True if the process was alive."""
+    if not is_alive(pid):
+        return False
+    exit_signal(pid, "kill")
+    return True

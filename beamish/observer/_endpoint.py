@@ -1,0 +1,368 @@
+"""The control endpoint: a node's Unix socket for observers.
+
+``beamish run`` starts one on every node (``--no-control`` opts out).  It is
+three kinds of process:
+
+* the listener (registered as ``beamish.control``) owns the socket and
+  accepts connections;
+* the sampler (see :mod:`._stats`) records load, memory and traffic;
+* one process per connection: the handshake (see :mod:`._wire`), then one
+  request at a time.  A connection's walk over the process table is sliced
+  (:mod:`._slicer`), so serving a 100k-process list holds the hub for about
+  two milliseconds at a time, never for the whole walk.
+
+The sampler and the connections are linked to the listener, so stopping
+the listener (``stop_control_endpoint``, or its supervisor's shutdown)
+stops them all and removes the socket.
+
+What serving costs the node (2-core machine shared with other work,
+CPython 3.11): ``node_info`` 0.1-0.2 ms; the process list about 15 us of
+node time per process (``process_info`` is most of it): 170 ms for 10k
+processes, 1.4 s for 100k, in ~2 ms slices (the longest 6-13 ms, garbage
+collection included), while other processes kept running (a 1 ms timer
+saw p99 gaps of 3-12 ms).  The UI and ``--check`` stretch their refresh so
+the list never costs a node more than 5% of its time.
+"""
+from __future__ import annotations
+
+import atexit
+import hmac
+import logging
+import os
+import secrets
+import socket as _stdsocket
+import struct
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Sequence, Union
+
+import msgpack
+from gevent import socket as gsocket
+
+from ..core._codec import CodecError, decode, encode
+from ..core._ids import Pid, Ref, make_ref, node
+from ..core._pattern import ANY
+from ..core._process import (_current, _remove_first, demonitor, exit, monitor, receive, send,
+                             spawn_link, spawn_opt, unlink, whereis)
+from ._collect import iter_rows, kill, node_info, parse_pid, process_detail, supervision_tree
+from ._errors import EndpointError, ProtocolError
+from ._leaks import Sample, Thresholds, find_suspects
+from ._paths import node_label, read_cookie, runtime_dir, socket_path
+from ._records import COLUMNS
+from ._slicer import DEFAULT_BUDGET, Slicer
+from ._stats import DEFAULT_INTERVAL, NodeStats, sampler_main
+from ._wire import (HELLO_MAX, PROTOCOL_VERSION, REQUEST_MAX, FrameReader, digest,
+                    frame, frame_header)
+
+log = logging.getLogger(__name__)
+
+__all__ = ["start_control_endpoint", "stop_control_endpoint", "REGISTERED_NAME"]
+
+REGISTERED_NAME = "beamish.control"
+#: Seconds a new connection has to complete the handshake.
+HANDSHAKE_TIMEOUT = 5.0
+_RECV = 65536
+
+
+@dataclass
+class _Context:
+    cookie: str
+    path: str
+    roots: Callable[[], list]
+    budget: float
+    stats: NodeStats = field(default_factory=NodeStats)
+    inode: int = 0
+
+    def remove_socket(self) -> None:
+        """Unlink the socket if it is still ours (not a successor node's).
+        Also registered with atexit: a node that exits without stopping its
+        endpoint (a root supervisor giving up) leaves no stale socket."""
+        try:
+            if os.stat(self.path).st_ino == self.inode:
+                os.unlink(self.path)
+        except OSError:
+            pass
+
+
+def _roots_of(roots: Union[None, Sequence[Pid], Callable[[], list]]) -> Callable[[], list]:
+    if roots is None:
+        return list
+    if callable(roots):
+        return roots
+    return lambda: list(roots)
+
+
+def _bind(path: str) -> Any:
+    """A listening socket at ``path``, replacing a stale one (a node killed
+    without cleanup) but never a live node's."""
+    if os.path.exists(path):
+        probe = gsocket.socket(_stdsocket.AF_UNIX, _stdsocket.SOCK_STREAM)
+        probe.settimeout(1.0)
+        try:
+            probe.connect(path)
+        except OSError:
+            os.unlink(path)  # nobody listens: stale
+        else:
+            raise EndpointError(f"a live node already listens on {path}; "
+                                f"give this node another --name")
+        finally:
+            probe.close()
+    sock = gsocket.socket(_stdsocket.AF_UNIX, _stdsocket.SOCK_STREAM)
+    try:
+        old = os.umask(0o177)   # the socket file is born 0600
+        try:
+            sock.bind(path)
+        finally:
+            os.umask(old)
+        sock.listen(64)
+    except OSError as e:
+        sock.close()
+        raise EndpointError(f"cannot listen on {path}: {e}") from None
+    return sock
+
+
+def start_control_endpoint(*, roots: Union[None, Sequence[Pid], Callable[[], list]] = None,
+                           path: Optional[str] = None, cookie: Optional[str] = None,
+                           link: bool = False, sample_interval: float = DEFAULT_INTERVAL,
+                           budget: float = DEFAULT_BUDGET) -> Pid:
+    """Start this node's control endpoint; returns the listener's pid.
+
+    ``roots`` names the root supervisors the tree request walks (a list, or
+    a callable returning one, read at each request).  ``path`` defaults to
+    the node's socket in the runtime directory (see :mod:`._paths`) and
+    ``cookie`` to the user's cookie (created if missing).  ``budget`` is the
+    longest time, in seconds, a request holds the hub in one go.
+
+    Raises:
+        EndpointError: a live node already listens at the path, or the
+            socket cannot be made.
+        CookieError: the cookie file is unusable.
+    """
+    if cookie is None:
+        cookie = read_cookie(create=True)
+    if path is None:
+        path = socket_path(node_label(node()), runtime_dir(create=True))
+    ctx = _Context(cookie=cookie, path=path, roots=_roots_of(roots), budget=budget)
+    # The listener binds the socket itself and acks (as proc_lib's
+    # init_ack): a process killed before it first runs never runs its body,
+    # so a socket handed to it could never be cleaned up by it.
+    me = _current()
+    ack = make_ref()
+    holder = whereis(REGISTERED_NAME)
+    if holder is not None:
+        raise EndpointError(f"this node already runs a control endpoint ({holder!r})")
+    pid, ref = spawn_opt(_listener_main, (ctx, me.pid, ack, sample_interval), link=link,
+                         monitor=True, name=REGISTERED_NAME)
+    msg = receive((ack, ANY), ("DOWN", ref, ANY, ANY, ANY))
+    demonitor(ref, flush=True)
+    if msg[0] == "DOWN":
+        raise EndpointError(f"the control endpoint died starting: {msg.reason!r}")
+    if isinstance(msg[1], BaseException):
+        if link:
+            _remove_first(me, ("EXIT", pid, ANY))
+        raise msg[1]
+    log.info("control endpoint of node %s listening on %s", node(), path)
+    return pid
+
+
+def stop_control_endpoint(pid: Pid) -> None:
+    """Stop the endpoint ``pid`` and wait until its socket is gone (unlinks
+    it from the caller first, so the caller is not signalled)."""
+    me = _current()
+    ref = monitor(pid)
+    unlink(pid)
+    _remove_first(me, ("EXIT", pid, ANY))
+    exit(pid, "shutdown")
+    receive(("DOWN", ref, ANY, ANY, ANY))
+    demonitor(ref, flush=True)
+
+
+def _listener_main(ctx: _Context, parent: Pid, ack: Ref, interval: float) -> None:
+    try:
+        sock = _bind(ctx.path)
+    except EndpointError as e:
+        unlink(parent)   # end quietly: the caller gets the error itself
+        send(parent, (ack, e))
+        return
+    ctx.inode = os.stat(ctx.path).st_ino
+    atexit.register(ctx.remove_socket)
+    try:
+        send(parent, (ack, "ok"))
+        spawn_link(sampler_main, ctx.stats, interval)
+        while True:
+            conn, _ = sock.accept()
+            spawn_link(_connection_main, conn, ctx)
+    finally:
+        sock.close()
+        ctx.remove_socket()
+        atexit.unregister(ctx.remove_socket)
+
+
+# ------------------------------------------------------------ connections
+class _Conn:
+    """A connection's socket with frame reassembly."""
+
+    def __init__(self, sock: Any) -> None:
+        self.sock = sock
+        self.reader = FrameReader(HELLO_MAX)
+        self.ready: list = []
+
+    def recv(self) -> Any:
+        """The next decoded message, or None at end of stream."""
+        while not self.ready:
+            data = self.sock.recv(_RECV)
+            if not data:
+                return None
+            self.ready.extend(self.reader.feed(data))
+        return decode(self.ready.pop(0))
+
+    def send(self, term: Any) -> None:
+        self.sock.sendall(frame(encode(term)))
+
+    def peer(self) -> str:
+        try:
+            creds = self.sock.getsockopt(_stdsocket.SOL_SOCKET, _stdsocket.SO_PEERCRED,
+                                         struct.calcsize("3i"))
+            pid, uid, _ = struct.unpack("3i", creds)
+            return f"os pid {pid}, uid {uid}"
+        except (OSError, AttributeError):
+            return "unknown peer"
+
+
+def _connection_main(sock: Any, ctx: _Context) -> None:
+    conn = _Conn(sock)
+    try:
+        if _handshake(conn, ctx):
+            _serve(conn, ctx)
+    except (OSError, ProtocolError, CodecError) as e:
+        log.debug("control connection ended: %r", e)
+    except Exception:
+        log.exception("control connection %r crashed", _current().pid)
+    finally:
+        sock.close()
+
+
+def _handshake(conn: _Conn, ctx: _Context) -> bool:
+    challenge = secrets.token_bytes(32)
+    conn.sock.settimeout(HANDSHAKE_TIMEOUT)
+    conn.send({"node": node(), "challenge": challenge, "version": PROTOCOL_VERSION})
+    try:
+        hello = conn.recv()
+    except _stdsocket.timeout:
+        log.warning("control endpoint %s: no handshake within %s s from %s; closing",
+                    ctx.path, HANDSHAKE_TIMEOUT, conn.peer())
+        return False
+    if hello is None:
+        return False   # a liveness probe: connected and left
+    answer = hello.get("digest") if isinstance(hello, dict) else None
+    if not (isinstance(answer, bytes) and hello.get("op") == "hello"
+            and hmac.compare_digest(answer, digest(ctx.cookie, challenge))):
+        log.warning("control endpoint %s: refused a connection with a wrong cookie (%s)",
+                    ctx.path, conn.peer())
+        conn.send({"ok": False, "error": "wrong cookie"})
+        return False
+    conn.sock.settimeout(None)
+    conn.reader.max_size = REQUEST_MAX
+    conn.send({"ok": True, "node": node()})
+    return True
+
+
+def _serve(conn: _Conn, ctx: _Context) -> None:
+    while True:
+        req = conn.recv()
+        if req is None:
+            return
+        op = req.get("op") if isinstance(req, dict) else None
+        handler = _HANDLERS.get(op) if isinstance(op, str) else None
+        if handler is None:
+            conn.send({"ok": False, "error": f"unknown request {op!r}"})
+            continue
+        try:
+            handler(conn, ctx, req)
+        except (OSError, ProtocolError):
+            raise
+        except Exception as e:
+            log.exception("control request %r failed", op)
+            conn.send({"ok": False, "error": f"{op} failed: {e!r}"})
+
+
+def _op_node_info(conn: _Conn, ctx: _Context, req: dict) -> None:
+    info = node_info(ctx.stats, history=bool(req.get("history")))
+    conn.send({"ok": True, "info": info.to_wire()})
+
+
+def _op_processes(conn: _Conn, ctx: _Context, req: dict) -> None:
+    # Packed row by row into one buffer while walking, so neither the walk
+    # nor the encoding holds the hub for long, and the reply is never
+    # built as one huge Python structure.
+    slicer = Slicer(ctx.budget)
+    body = msgpack.Packer(use_bin_type=True, strict_types=True, autoreset=False)
+    n = 0
+    for row in iter_rows(slicer):
+        body.pack(list(row))
+        n += 1
+    cost = slicer.finish()
+    head = msgpack.Packer(use_bin_type=True, strict_types=True, autoreset=False)
+    head.pack_map_header(4)
+    for key, value in (("ok", True), ("columns", list(COLUMNS)), ("cost", cost.to_wire())):
+        head.pack(key)
+        head.pack(value)
+    head.pack("rows")
+    head.pack_array_header(n)
+    prefix, rows = head.bytes(), body.getbuffer()
+    conn.sock.sendall(frame_header(len(prefix) + len(rows)) + prefix)
+    conn.sock.sendall(rows)
+
+
+def _op_process(conn: _Conn, ctx: _Context, req: dict) -> None:
+    pid = parse_pid(req.get("pid"))
+    detail = process_detail(pid, req.get("messages", 20)) if pid is not None else None
+    if detail is None:
+        conn.send({"ok": False, "error": f"no such process {req.get('pid')!r}"})
+    else:
+        conn.send({"ok": True, "process": detail.to_wire()})
+
+
+def _op_tree(conn: _Conn, ctx: _Context, req: dict) -> None:
+    conn.send({"ok": True, "roots": [t.to_wire() for t in supervision_tree(ctx.roots)]})
+
+
+def _op_kill(conn: _Conn, ctx: _Context, req: dict) -> None:
+    pid = parse_pid(req.get("pid"))
+    if pid is None:
+        conn.send({"ok": False, "error": f"not a pid of this node: {req.get('pid')!r}"})
+        return
+    log.warning("control endpoint: killing %r at an observer's request (%s)", pid,
+                conn.peer())
+    conn.send({"ok": True, "killed": kill(pid)})
+
+
+def _op_leaks(conn: _Conn, ctx: _Context, req: dict) -> None:
+    """Leak flags the node can raise alone: duplicate monitors now, and a
+    process count growing while traffic is flat in the sampler's history."""
+    slicer = Slicer(ctx.budget)
+    procs = {row.pid: row for row in iter_rows(slicer) if row.dup_monitors}
+    history = list(ctx.stats.history)
+    samples = [Sample(h.t, h.process_count, h.message_rate) for h in history]
+    if samples:
+        last = samples[-1]
+        samples[-1] = Sample(last.t, last.process_count, last.message_rate, procs)
+    else:
+        samples = [Sample(0.0, 0, 0.0, procs)]
+    suspects = find_suspects(samples, Thresholds())
+    conn.send({"ok": True, "suspects": [s.to_wire() for s in suspects],
+               "cost": slicer.finish().to_wire()})
+
+
+def _op_ping(conn: _Conn, ctx: _Context, req: dict) -> None:
+    conn.send({"ok": True})
+
+
+_HANDLERS = {
+    "node_info": _op_node_info,
+    "processes": _op_processes,
+    "process": _op_process,
+    "tree": _op_tree,
+    "kill": _op_kill,
+    "leaks": _op_leaks,
+    "ping": _op_ping,
+}

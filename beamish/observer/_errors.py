@@ -1,0 +1,37 @@
+"""The errors of the observer, in one place."""
+from __future__ import annotations
+
+from ..core._errors import BeamishError
+
+__all__ = ["ObserverError", "CookieError", "ProtocolError", "AuthError", "NodeNotFound",
+           "RemoteError", "EndpointError"]
+
+
+class ObserverError(BeamishError):
+    """Base class of the observer's errors."""
+
+
+class CookieError(ObserverError):
+    """The cookie file cannot be used: unreadable, empty, or readable by
+    others (as Erlang, a cookie that is not private is refused)."""
+
+
+class EndpointError(ObserverError):
+    """The control endpoint cannot start: its socket path is unusable or a
+    live node already listens there."""
+
+
+class ProtocolError(ObserverError):
+    """Bytes from the peer are not a valid frame or not a valid message."""
+
+
+class AuthError(ObserverError):
+    """The node refused our cookie."""
+
+
+class NodeNotFound(ObserverError):
+    """No local node matches the name asked for (or several do)."""
+
+
+class RemoteError(ObserverError):
+    """The node answered a request with an error (its message says why)."""

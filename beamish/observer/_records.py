@@ -1,0 +1,168 @@
+"""What the control endpoint reports, as typed records.
+
+Both sides share these: the node builds them from the runtime's
+``ProcessInfo`` records and sends them as plain msgpack maps and arrays
+(``to_wire``); the observer rebuilds them (``from_wire``).  Pids travel as
+the strings the node prints (``"<0.57.0>"``), so the observer shows them
+exactly as the node's own logs do and can send them back (``kill``,
+``process``).  Nothing here imports gevent or opens a socket.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, NamedTuple, Optional
+
+__all__ = ["ProcRow", "COLUMNS", "NodeInfo", "HistoryPoint", "MonitorRow", "ProcessDetail",
+           "TreeNode"]
+
+
+class ProcRow(NamedTuple):
+    """One process in the process list (``process_info`` fields, counts of
+    its tables, and its duplicate monitors; never mailbox contents)."""
+
+    pid: str
+    name: Optional[str]
+    initial_call: str
+    current_function: Optional[str]
+    status: str
+    reductions: int
+    message_queue_len: int
+    memory: int
+    links: int
+    monitors: int
+    monitored_by: int
+    #: Monitors beyond one per target: 0 for a healthy process.
+    dup_monitors: int
+    #: The target holding the most monitors, when ``dup_monitors`` > 0.
+    dup_target: Optional[str]
+    trap_exit: bool
+
+
+#: The process list's columns, in wire order.
+COLUMNS: tuple = ProcRow._fields
+
+
+@dataclass(frozen=True)
+class HistoryPoint:
+    """One sample of the node's sampler (one a second by default)."""
+
+    t: float                 # node wall-clock time
+    process_count: int
+    rss: int                 # bytes
+    cpu_percent: float       # of one core, since the previous sample
+    message_rate: float      # reductions per second (≈ messages received)
+    hub_latency_ms: float    # time a callback waited for the hub
+
+    def to_wire(self) -> list:
+        return [self.t, self.process_count, self.rss, self.cpu_percent, self.message_rate,
+                self.hub_latency_ms]
+
+    @classmethod
+    def from_wire(cls, row: list) -> "HistoryPoint":
+        return cls(*row)
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """The node as a whole."""
+
+    node: str
+    os_pid: int
+    time: float              # node wall-clock time of this answer
+    uptime: float            # seconds since the OS process started
+    python: str
+    gevent: str
+    beamish: str
+    rss: int
+    cpu_percent: float
+    process_count: int
+    message_rate: float
+    hub_latency_ms: float
+    run_queue: int           # callbacks waiting for the hub (wake-ups, timers)
+    history: tuple = ()      # HistoryPoint records, oldest first, when asked
+
+    def to_wire(self) -> dict:
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["history"] = [h.to_wire() for h in self.history]
+        return d
+
+    @classmethod
+    def from_wire(cls, d: dict) -> "NodeInfo":
+        d = dict(d)
+        d["history"] = tuple(HistoryPoint.from_wire(h) for h in d.get("history") or ())
+        return cls(**{f.name: d[f.name] for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class MonitorRow:
+    """The monitors a process holds on one target: how many (more than one
+    is the duplicate-monitor leak), the first few refs, and whether the
+    target is still alive (a monitor on a dead target is a runtime bug)."""
+
+    target: str
+    target_alive: bool
+    count: int
+    refs: tuple              # the first few refs, as strings
+
+
+@dataclass(frozen=True)
+class ProcessDetail:
+    """One process in depth, with the first messages of its mailbox."""
+
+    row: ProcRow
+    links: tuple             # pid strings
+    monitors: tuple          # MonitorRow records, one per target, most monitors first
+    monitored_by: tuple      # pid strings
+    stack: tuple             # formatted frames, outermost first
+    messages: tuple          # repr strings of the first queued messages
+    messages_total: int
+
+    def to_wire(self) -> dict:
+        return {"row": list(self.row), "links": list(self.links),
+                "monitors": [[m.target, m.target_alive, m.count, list(m.refs)]
+                             for m in self.monitors],
+                "monitored_by": list(self.monitored_by), "stack": list(self.stack),
+                "messages": list(self.messages), "messages_total": self.messages_total}
+
+    @classmethod
+    def from_wire(cls, d: dict) -> "ProcessDetail":
+        return cls(row=ProcRow._make(d["row"]), links=tuple(d["links"]),
+                   monitors=tuple(MonitorRow(t, alive, n, tuple(refs))
+                                  for t, alive, n, refs in d["monitors"]),
+                   monitored_by=tuple(d["monitored_by"]), stack=tuple(d["stack"]),
+                   messages=tuple(d["messages"]), messages_total=d["messages_total"])
+
+
+@dataclass(frozen=True)
+class TreeNode:
+    """A supervisor or a worker in the supervision tree.
+
+    ``restarts`` is how often the parent restarted this child (None for a
+    root, or when the parent does not count, as a DynamicSupervisor).
+    ``error`` says why a supervisor's children are missing (it did not
+    answer in time, say).
+    """
+
+    id: str
+    pid: Optional[str]
+    type: str                # "supervisor" | "worker"
+    restarts: Optional[int] = None
+    children: tuple = ()
+    error: Optional[str] = None
+
+    def to_wire(self) -> dict:
+        d = asdict(self)
+        d["children"] = [c.to_wire() for c in self.children]
+        return d
+
+    @classmethod
+    def from_wire(cls, d: dict) -> "TreeNode":
+        d = dict(d)
+        d["children"] = tuple(cls.from_wire(c) for c in d.get("children") or ())
+        return cls(**d)
+
+    def walk(self) -> Any:
+        """This node and every node below it, depth first."""
+        yield self
+        for c in self.children:
+            yield from c.walk()

@@ -1,0 +1,17 @@
+"""``python -m tools.bench [SUITE ...] [--quick] [--runs N] [--only KEY,...]``
+
+Runs every registered suite (or the ones named) and prints a table per
+suite, then one ``BENCH_JSON {...}`` line.  A suite registers itself when
+its module is imported; add new suite modules to ``SUITE_MODULES``.
+"""
+import importlib
+import sys
+
+from ._runner import run
+
+SUITE_MODULES = ("tools.bench.runtime",)
+
+for _name in SUITE_MODULES:
+    importlib.import_module(_name)
+
+sys.exit(run())

@@ -1,0 +1,264 @@
+"""Benchmark suites: how they are declared, and how their results print.
+
+A suite module (``tools/bench/runtime.py`` is the first) declares its
+benchmarks as :class:`Bench` records.  Each holds one function per system:
+the beamish rows and the floors they are measured against, at the same
+parameters.  The module builds a :class:`Suite`, passes it to
+:func:`register`, and ends with::
+
+    if __name__ == "__main__":
+        child_main(SUITE)      # from tools.bench._runner
+
+:mod:`tools.bench._runner` runs the measurements (each in a fresh
+interpreter) and hands the raw outputs back here: :func:`summarize` turns
+them into rows (median, spread, beamish/floor ratios, targets),
+:func:`format_table` prints them for people and :func:`json_line` as the
+one ``BENCH_JSON {...}`` line for scripts.
+
+Checks (:class:`Check`) are pass/fail measurements, such as "the runtime is
+back to its baseline after 100k processes".  Targets are goals: a missed
+one is printed, never an error.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+__all__ = ["LOWER", "HIGHER", "Sample", "System", "Bench", "Check", "CheckResult", "Suite",
+           "register", "suites", "summarize", "format_table", "fmt_value", "json_line",
+           "JSON_PREFIX"]
+
+LOWER = "lower"    # times and bytes
+HIGHER = "higher"  # rates
+
+JSON_PREFIX = "BENCH_JSON "
+#: A measurement whose process got less CPU than this share of its wall time
+#: was competing with other load; the table says so.
+STARVED = 0.85
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One measurement: its value, plus side values shown under its row.
+
+    ``extras`` maps a label to ``(value, unit)``; the table prints each one
+    with its ratio to ``value`` (e.g. an estimate over what was measured).
+    """
+    value: float
+    extras: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class System:
+    """A row kind: ``floor=False`` for the thing under test."""
+    label: str
+    floor: bool = True
+
+
+@dataclass(frozen=True)
+class Bench:
+    """One benchmark.  ``cases`` maps a system key to a function called with
+    ``**params`` (or ``**quick_params``) that returns a float or a Sample.
+    ``ref`` is the floor every ratio is taken against; ``target`` is the
+    goal for the non-floor rows (<= for LOWER, >= for HIGHER)."""
+    key: str
+    title: str
+    unit: str
+    better: str
+    cases: dict
+    ref: str
+    params: dict
+    quick_params: dict
+    target: Optional[float] = None
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    ok: bool
+    facts: dict          # JSON-able values, for scripts
+    lines: tuple = ()    # what a reader sees
+
+
+@dataclass(frozen=True)
+class Check:
+    key: str
+    title: str
+    fn: Callable[..., CheckResult]
+    params: dict
+    quick_params: dict
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    title: str
+    module: str          # run as ``python -m module --one BENCH SYSTEM``
+    systems: dict        # key -> System
+    benches: tuple
+    checks: tuple = ()
+
+    def bench(self, key: str) -> Bench:
+        for b in self.benches:
+            if b.key == key:
+                return b
+        raise KeyError(f"suite {self.name!r} has no benchmark {key!r}")
+
+    def check(self, key: str) -> Check:
+        for c in self.checks:
+            if c.key == key:
+                return c
+        raise KeyError(f"suite {self.name!r} has no check {key!r}")
+
+
+_suites: dict = {}
+
+
+def register(suite: Suite) -> Suite:
+    """Make ``suite`` known to ``python -m tools.bench``; returns it."""
+    for b in suite.benches:
+        unknown = set(b.cases) - set(suite.systems)
+        if unknown or b.ref not in b.cases or b.better not in (LOWER, HIGHER):
+            raise ValueError(f"{suite.name}/{b.key}: bad systems {unknown or b.ref!r} or direction")
+    _suites[suite.name] = suite
+    return suite
+
+
+def suites() -> dict:
+    """Registered suites by name, in registration order."""
+    return dict(_suites)
+
+
+# ------------------------------------------------------------------ rows
+def _row(suite: Suite, bench: Bench, system: str, outs: list, quick: bool) -> dict:
+    good = [o for o in outs if "error" not in o]
+    row: dict = {
+        "suite": suite.name, "bench": bench.key, "title": bench.title,
+        "params": bench.quick_params if quick else bench.params,
+        "system": system, "label": suite.systems[system].label,
+        "role": "floor" if suite.systems[system].floor else "subject",
+        "unit": bench.unit, "better": bench.better,
+    }
+    if not good:
+        row.update(value=None, runs=[], error=outs[0]["error"] if outs else "not run")
+        return row
+    values = [o["value"] for o in good]
+    shares = [o["cpu_share"] for o in good if o.get("cpu_share") is not None]
+    row.update(value=statistics.median(values), runs=values,
+               spread=max(values) / min(values) if min(values) > 0 else None,
+               cpu_share_min=min(shares) if shares else None)
+    extras = {}
+    for name in good[0]["extras"]:
+        vals = [o["extras"][name][0] for o in good if name in o["extras"]]
+        extras[name] = {"value": statistics.median(vals), "unit": good[0]["extras"][name][1]}
+    if extras:
+        row["extras"] = extras
+    if len(good) < len(outs):
+        row["error"] = next(o["error"] for o in outs if "error" in o)
+    return row
+
+
+def _add_ratios(bench: Bench, rows: list) -> None:
+    """beamish/floor for each subject row, against the reference floor first."""
+    floors = {r["system"]: r["value"] for r in rows if r["role"] == "floor"}
+    for r in rows:
+        if r["role"] != "subject":
+            continue
+        v = r["value"]
+        r["ratios"] = {k: (v / f if v is not None and f else None) for k, f in floors.items()}
+        r["floor_system"] = bench.ref
+        r["floor"] = floors.get(bench.ref)
+        r["ratio"] = r["ratios"].get(bench.ref)
+        if bench.target is not None:
+            r["target"] = bench.target
+            r["target_op"] = "<=" if bench.better == LOWER else ">="
+            r["target_met"] = None if v is None else (
+                v <= bench.target if bench.better == LOWER else v >= bench.target)
+
+
+def summarize(suite: Suite, bench: Bench, outs: dict, quick: bool) -> list:
+    """Rows for ``bench`` from ``outs`` (system key -> list of run outputs,
+    each ``{"value", "extras", "cpu_share"}`` or ``{"error"}``)."""
+    rows = [_row(suite, bench, s, outs.get(s, []), quick) for s in bench.cases]
+    _add_ratios(bench, rows)
+    return rows
+
+
+# -------------------------------------------------------------- printing
+def fmt_value(v: Optional[float]) -> str:
+    """3 significant digits, thousands separators past 1,000."""
+    if v is None:
+        return "-"
+    a = abs(v)
+    if a >= 1000:
+        return f"{v:,.0f}"
+    if a >= 100:
+        return f"{v:.0f}"
+    if a >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def _params_text(params: dict) -> str:
+    return " ".join(f"{k}={v:,}" if isinstance(v, int) else f"{k}={v}" for k, v in params.items())
+
+
+def format_table(suite: Suite, rows: list, checks: list, quick: bool, runs: int) -> str:
+    hdr = ("benchmark", "system", "value", "unit", "ratio", "target", "met", "spread")
+    body = []
+    for b in suite.benches:
+        brows = [r for r in rows if r["bench"] == b.key]
+        if not brows:
+            continue
+        params = b.quick_params if quick else b.params
+        titles = [b.title, _params_text(params), f"({b.better} is better)"]
+        lines = []
+        for r in brows:
+            ref = " *" if r["system"] == b.ref else ""
+            met = "" if r.get("target_met") is None else ("yes" if r["target_met"] else "NO")
+            target = (f"{r['target_op']} {fmt_value(r['target'])}" if "target" in r else "")
+            lines.append([r["label"] + ref, fmt_value(r["value"]), b.unit,
+                          "" if r.get("ratio") is None else f"{r['ratio']:.2f}",
+                          target, met, "" if r.get("spread") is None else f"{r['spread']:.2f}"])
+            for name, e in (r.get("extras") or {}).items():
+                rel = (e["value"] / r["value"]) if r["value"] else None
+                lines.append(["  " + name, fmt_value(e["value"]), e["unit"],
+                              "" if rel is None else f"{rel:.2f}x ^", "", "", ""])
+            if r.get("error"):
+                lines.append(["  error: " + r["error"][:100], "", "", "", "", "", ""])
+        for i, cells in enumerate(lines):
+            body.append([titles[i] if i < len(titles) else ""] + cells)
+        for extra_title in titles[len(lines):]:
+            body.append([extra_title] + [""] * 7)
+        body.append(None)
+    widths = [max(len(hdr[i]), *(len(r[i]) for r in body if r is not None)) for i in range(8)]
+    right = {2, 4, 7}
+
+    def line(cells):
+        return "  ".join(c.rjust(widths[i]) if i in right else c.ljust(widths[i])
+                         for i, c in enumerate(cells)).rstrip()
+    out = [f"== {suite.name}: {suite.title} ==",
+           f"median of {runs} run{'s' if runs != 1 else ''}, each measurement in a fresh process"
+           f"{' (--quick: small N)' if quick else ''}.",
+           "ratio = beamish / reference floor (*), or x ^ = side value / the row above; "
+           "spread = max/min over runs.",
+           line(hdr), line(["-" * w for w in widths])]
+    for r in body[:-1] if body and body[-1] is None else body:
+        out.append("" if r is None else line(r))
+    starved = [f"{r['bench']}/{r['system']}" for r in rows
+               if r.get("cpu_share_min") is not None and r["cpu_share_min"] < STARVED]
+    if starved:
+        out.append("")
+        out.append(f"note: {len(starved)} row(s) had a run that got < {STARVED:.0%} of a CPU "
+                   f"(other load on the machine; numbers noisier): {', '.join(starved)}")
+    for c in checks:
+        out.append("")
+        out.append(f"check {c['title']}: {'PASS' if c['ok'] else 'FAIL'}")
+        out.extend("  " + ln for ln in c["lines"])
+    return "\n".join(out)
+
+
+def json_line(doc: dict) -> str:
+    """The one line scripts grep for: ``BENCH_JSON`` and compact JSON."""
+    return JSON_PREFIX + json.dumps(doc, separators=(",", ":"))
