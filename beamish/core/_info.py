@@ -26,7 +26,7 @@ _CORE_DIR = os.path.dirname(os.path.abspath(__file__))
 #: its own 16 KiB chunk) and the C stack slice greenlet saves on switch-out.
 #: Measured by tools/bench (idle process memory minus the records counted
 #: here) on CPython 3.11 / greenlet 3.x, x86_64.
-GREENLET_OVERHEAD = 4608
+GREENLET_OVERHEAD = 5900
 
 _MESSAGE_SAMPLE = 1000
 
@@ -61,11 +61,20 @@ def _frames(proc: Process):
     return g.gr_frame
 
 
+_in_core: dict = {}   # code object -> defined in beamish/core?
+
+
 def _user_frame(frame: Any) -> Any:
     f = frame
-    while f is not None and os.path.dirname(f.f_code.co_filename) == _CORE_DIR:
+    while f is not None:
+        code = f.f_code
+        core = _in_core.get(code)
+        if core is None:
+            core = _in_core[code] = os.path.dirname(code.co_filename) == _CORE_DIR
+        if not core:
+            return f
         f = f.f_back
-    return f
+    return None
 
 
 def _describe(frame: Any) -> str:
