@@ -157,7 +157,10 @@ def _serve(ch: Channel, intercepts: frozenset) -> None:
                 if isinstance(res, Stop):
                     reason = res.reason
                     break
-            elif cls is ExitMsg and msg.pid == socket_pid:
+            elif cls is ExitMsg and (msg.pid == socket_pid or not _is_clean(msg.reason)
+                                     and not (msg.reason.__class__ is str
+                                              and msg.reason == "normal")):
+                # the socket went, or a linked process (a tracker) died
                 reason = msg.reason
                 break
             else:

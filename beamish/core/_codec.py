@@ -45,15 +45,19 @@ _names_by_record: dict = {}
 
 
 def register(cls: type, name: Optional[str] = None) -> type:
-    """Let instances of dataclass ``cls`` cross nodes (usable as a decorator).
-
-    ``name`` (default ``module.qualname``) must be the same on every node.
+    """Let instances of dataclass or NamedTuple ``cls`` cross nodes (usable
+    as a decorator).  ``name`` (default ``module.qualname``) must be the
+    same on every node.
     """
     import dataclasses
-    if not dataclasses.is_dataclass(cls):
-        raise TypeError(f"only dataclasses can be registered, not {cls!r}")
+    if dataclasses.is_dataclass(cls):
+        fields = tuple(f.name for f in dataclasses.fields(cls))
+    elif issubclass(cls, tuple) and hasattr(cls, "_fields"):
+        fields = tuple(cls._fields)
+    else:
+        raise TypeError(f"only dataclasses and NamedTuples can be registered, not {cls!r}")
     name = name or f"{cls.__module__}.{cls.__qualname__}"
-    _records_by_name[name] = (cls, tuple(f.name for f in dataclasses.fields(cls)))
+    _records_by_name[name] = (cls, fields)
     _names_by_record[cls] = name
     return cls
 
@@ -68,15 +72,15 @@ def _default(obj: Any) -> Any:
         return msgpack.ExtType(EXT_PID, msgpack.packb([obj.node, obj.id, obj.creation]))
     if cls is Ref:
         return msgpack.ExtType(EXT_REF, msgpack.packb([obj.node, obj.id, obj.creation]))
-    if isinstance(obj, tuple):
-        return msgpack.ExtType(EXT_TUPLE, _packer().pack(list(obj)))
-    if isinstance(obj, (set, frozenset)):
-        return msgpack.ExtType(EXT_SET, _packer().pack(list(obj)))
     name = _names_by_record.get(cls)
     if name is not None:
         fields = _records_by_name[name][1]
         return msgpack.ExtType(EXT_RECORD,
                                _packer().pack([name, *[getattr(obj, f) for f in fields]]))
+    if isinstance(obj, tuple):
+        return msgpack.ExtType(EXT_TUPLE, _packer().pack(list(obj)))
+    if isinstance(obj, (set, frozenset)):
+        return msgpack.ExtType(EXT_SET, _packer().pack(list(obj)))
     raise TypeError(f"cannot encode {cls.__name__}: {obj!r}")
 
 
