@@ -1,12 +1,12 @@
 # The two commands a newcomer needs:
-#   make run    set up .venv and run the main job (the process demo; later apps/chat)
+#   make run    set up .venv and run the chat app (apps/chat) on http://127.0.0.1:4000
 #   make test   set up everything the tests need and run the whole suite
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench deps clean
+.PHONY: run demo test bench deps clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -18,6 +18,9 @@ deps: $(STAMP)
 	bash tools/install-test-deps
 
 run: $(STAMP)
+	$(BIN)/beamish run apps.chat $(ARGS)
+
+demo: $(STAMP)
 	$(BIN)/python tools/demo.py
 
 test: deps

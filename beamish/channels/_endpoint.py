@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Optional
 
-from ..core._process import spawn
+from ..core._process import process_flag, spawn
 from ..otp._gen_server import GenServer
 from ..otp._supervisor import ChildSpec
 from ..pubsub._pubsub import broadcast as _ps_broadcast
@@ -43,6 +43,9 @@ class Endpoint(GenServer):
              static: Any = None, handlers: Optional[dict] = None,
              allowed_origins: Optional[list] = None, max_frame_size: int = 1 << 20,
              reuse_port: bool = False, name: str = "endpoint", on_ready: Any = None) -> None:
+        # Trap exits so that a supervisor's shutdown runs terminate: the
+        # listening socket closes and every client gets 1012 (reconnect).
+        process_flag("trap_exit", True)
         self.pubsub = pubsub
         self.name = name
         routes = [WebSocketRoute(mount, self._handler(sock_cls), connect=self._connect(sock_cls))

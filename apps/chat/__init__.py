@@ -1,0 +1,74 @@
+"""apps.chat: rooms, messages and a live online list.
+
+``beamish run apps.chat`` serves the chat on http://127.0.0.1:4000 on one
+node with nothing else installed; ``--cluster redis://HOST:PORT`` joins the
+nodes that use the same Redis (give each its own ``--name`` and the same
+``--secret``).
+
+The supervision tree (one_for_one)::
+
+    PubSub "chat"                     local, or Redis with --cluster
+    Presence "chat_presence"          who is online, replicated over the PubSub
+    Registry "chat_rooms"             room name -> room process
+    DynamicSupervisor "chat_room_sup" one Room GenServer per room, on demand
+    Endpoint                          /socket (UserSocket), /api/token, static/
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+from beamish import ChildSpec, DynamicSupervisor, Registry
+from beamish.channels import Endpoint
+from beamish.presence import Presence
+from beamish.pubsub import PubSub, RedisAdapter
+
+from .socket import UserSocket, token_handler
+from . import settings
+
+log = logging.getLogger(__name__)
+
+STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+
+
+def add_arguments(parser):
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=4000, help="port to listen on")
+    parser.add_argument("--cluster", metavar="REDIS_URL", default=None,
+                        help="join the cluster of chat nodes on this Redis, e.g. "
+                             "redis://127.0.0.1:6379")
+    parser.add_argument("--secret", default=os.environ.get("BEAMISH_CHAT_SECRET"),
+                        help="token signing secret (the same on every node of a cluster)")
+    parser.add_argument("--history", type=int, default=50, help="messages kept per room")
+    parser.add_argument("--presence-period", type=float, default=1.5,
+                        help="presence heartbeat period in seconds")
+    parser.add_argument("--down-period", type=float, default=None,
+                        help="seconds of silence after which a node's users leave")
+    parser.add_argument("--reuse-port", action="store_true",
+                        help="share the port with other worker processes (SO_REUSEPORT)")
+
+
+def children(config):
+    settings.configure(config)
+    adapter = RedisAdapter(config.cluster) if config.cluster else None
+    presence_opts = {"broadcast_period": config.presence_period}
+    if config.down_period is not None:
+        presence_opts["down_period"] = config.down_period
+        presence_opts["permdown_period"] = max(config.down_period * 40, 60.0)
+    return [
+        PubSub.child_spec(settings.PUBSUB, pool_size=2, adapter=adapter),
+        Presence.child_spec(settings.PRESENCE, pubsub=settings.PUBSUB, **presence_opts),
+        Registry.child_spec(keys="unique", name=settings.ROOMS, partitions=2),
+        ChildSpec(id="rooms", start=DynamicSupervisor.start_link,
+                  kwargs={"name": settings.ROOM_SUP}, type="supervisor", shutdown="infinity"),
+        Endpoint.child_spec(host=config.host, port=config.port, pubsub=settings.PUBSUB,
+                            sockets={"/socket": UserSocket}, static=STATIC,
+                            handlers={"/api/token": token_handler},
+                            reuse_port=config.reuse_port, on_ready=_announce(config)),
+    ]
+
+
+def _announce(config):
+    def ready(port):
+        print(f"chat running at http://{config.host}:{port}/  (node {config.node})", flush=True)
+    return ready

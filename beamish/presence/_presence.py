@@ -1,0 +1,78 @@
+"""Presence: who is online per topic, as the Phoenix JS client expects it.
+
+A :class:`Presence` is a :class:`~beamish.presence.Tracker` whose diffs
+become ``presence_diff`` broadcasts, node-locally, to the topic's
+subscribers (channels receive them through the fastlane), shaped exactly
+as ``Presence.syncDiff`` wants::
+
+    {"joins": {"alice": {"metas": [{"status": "online", "phx_ref": "..."}]}},
+     "leaves": {}}
+
+One user with several tabs is one key with several metas.  Use from a
+channel::
+
+    class RoomChannel(Channel):
+        def join(self, topic, payload):
+            send(self_pid(), "after_join")
+            return ("ok", {})
+
+        def handle_info(self, msg):
+            if msg == "after_join":
+                track("presence", self_pid(), self.topic, self.assigns["user"],
+                      {"status": "online"})
+                self.push("presence_state", list_presence("presence", self.topic))
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+from ..pubsub._pubsub import local_broadcast
+from ..otp._supervisor import ChildSpec
+from . import _tracker
+from ._tracker import Tracker
+
+__all__ = ["Presence", "list_presence", "group"]
+
+_fetchers: dict = {}
+
+
+def group(entries: list) -> dict:
+    """``[(key, meta), ...]`` → ``{str(key): {"metas": [meta, ...]}}``, in order."""
+    out: dict = {}
+    for key, meta in entries:
+        out.setdefault(str(key), {"metas": []})["metas"].append(meta)
+    return out
+
+
+class Presence(Tracker):
+    """A Tracker that broadcasts ``presence_diff``; see the module docstring.
+
+    ``fetch(topic, grouped) -> grouped`` may enrich listed and diffed
+    entries (Phoenix's ``fetch``: add user details next to ``metas``).
+    """
+
+    @classmethod
+    def child_spec(cls, name: str, **opts: Any) -> ChildSpec:  # type: ignore[override]
+        return ChildSpec(id=("presence", name), start=cls.start_link, args=(name,),
+                         kwargs=opts, type="supervisor", shutdown="infinity")
+
+    def init(self, name: str, pubsub: str, *,  # type: ignore[override]
+             fetch: Optional[Callable[[str, dict], dict]] = None, **opts: Any) -> Any:
+        from ..channels._message import Broadcast
+        _fetchers[name] = fetch
+
+        def handle_diff(topic: str, joins: list, leaves: list) -> None:
+            j, lv = group(joins), group(leaves)
+            if fetch is not None:
+                j, lv = fetch(topic, j), fetch(topic, lv)
+            local_broadcast(pubsub, topic,
+                            Broadcast(topic, "presence_diff", {"joins": j, "leaves": lv}),
+                            "fastlane")
+        return super().init(name, pubsub, handle_diff=handle_diff, **opts)
+
+
+def list_presence(presence: str, topic: str) -> dict:
+    """``{key: {"metas": [...]}}`` for ``topic``, enriched by ``fetch``."""
+    grouped = group(_tracker.list_(presence, topic))
+    fetch = _fetchers.get(presence)
+    return fetch(topic, grouped) if fetch is not None else grouped

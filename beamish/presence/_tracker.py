@@ -1,0 +1,449 @@
+"""Tracker: shard processes that own a presence State and replicate it.
+
+Phoenix.Tracker on beamish's PubSub.  A tracker named ``name`` has
+``pool_size`` shards on every node; a topic belongs to shard
+``crc32(topic) % pool_size``, and shard ``i`` of every node replicates
+with shard ``i`` of the others over the PubSub topic
+``"beamish_presence:<name>:<i>"`` (``cluster_name`` replaces ``name``
+there, for several nodes in one OS process), so replication works on any
+adapter:
+the local one (a single node), Redis (a cluster) or the in-memory one
+(fast cluster tests).
+
+Every ``broadcast_period`` a shard heartbeats its delta (or, after
+``max_silent_periods`` quiet ticks, an empty heartbeat); marks peers down
+after ``down_period`` of silence (their entries are hidden, leaves are
+reported) and forgets them after ``permdown_period``; and every
+``clock_sample_periods`` ticks asks for a transfer from exactly the peers
+whose clocks, as seen in their heartbeats, are maximal.  A node that
+restarts is a new replica (same name, new ``vsn``): its old incarnation's
+entries leave and the new ones join.  A tracked process is linked: when it
+dies, its entries leave everywhere.
+
+``handle_diff(topic, joins, leaves)`` is called in the shard for every
+change it sees (local or merged), with ``[(key, meta), ...]`` lists.
+"""
+from __future__ import annotations
+
+import base64
+import itertools
+import logging
+import os
+import random
+import struct
+import time
+import zlib
+from typing import Any, Callable, Optional
+
+from ..core._codec import register
+from ..core._errors import BadArg
+from ..core._ids import make_ref, node as _node
+from ..core._process import _current, link, process_flag, self as _self, send_after, unlink
+from ..core._records import ExitMsg
+from ..otp._gen_server import GenServer, _start, call
+from ..otp._supervisor import ChildSpec, Supervisor
+from ..pubsub._pubsub import broadcast_from, direct_broadcast, node_name as _ps_node_name
+from ..pubsub._pubsub import subscribe
+from . import _clock, _delta_generation as _gens, _state as S
+from ._errors import AlreadyTracked, NoPresence
+from ._records import Delta, Entry, Extract, Replica, ReplicaStatus, new_replica
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Tracker", "track", "untrack", "update", "list_", "get_by_key", "replicas", "purge"]
+
+for _cls in (Replica, Entry, Delta, Extract):
+    register(_cls, f"beamish.presence.{_cls.__name__}")
+
+_trackers: dict = {}   # name -> {"shards": [Shard objects], "pool_size": n}
+
+
+_ref_counter = itertools.count(int.from_bytes(os.urandom(2), "big"))
+
+
+def _phx_ref() -> str:
+    """16 url-safe chars from 12 bytes: ns time, a node hash, a counter."""
+    raw = struct.pack(">QHH", time.time_ns() & 0xFFFFFFFFFFFFFFFF,
+                      zlib.crc32(_node().encode()) & 0xFFFF, next(_ref_counter) & 0xFFFF)
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def shard_for(topic: str, pool_size: int) -> int:
+    return zlib.crc32(topic.encode() if isinstance(topic, str) else repr(topic).encode()) % pool_size
+
+
+class TrackerShard(GenServer):
+    """One shard: its State, timers and replication (see module docstring)."""
+
+    def init(self, name: str, index: int, pubsub: str, opts: dict) -> None:
+        process_flag("trap_exit", True)
+        self.name, self.index, self.pubsub = name, index, pubsub
+        self.topic = f"beamish_presence:{opts['cluster_name'] or name}:{index}"
+        self.node = _ps_node_name(pubsub)
+        self.state = S.State(new_replica(self.node))
+        self.opts = opts
+        self.handle_diff: Optional[Callable] = opts.get("handle_diff")
+        self.peers: dict = {}          # node name -> [Replica, last heard (monotonic)]
+        self.pending: list = []        # clockset of heartbeats since the last check
+        self.generations: list = []
+        self.silent = opts["max_silent_periods"]   # so the first tick heartbeats
+        self.ticks = 0
+        self.pids: dict = {}           # pid -> number of entries (for unlink)
+        self._pid = _current().pid
+        subscribe(pubsub, self.topic)
+        _trackers[name]["shards"][index] = self
+        first = opts["broadcast_period"] * random.uniform(0, 0.25)
+        send_after(first, _self(), "$tick")
+
+    # ------------------------------------------------------------ local ops
+    def handle_call(self, request: Any, from_: tuple) -> Any:
+        op = request[0]
+        if op == "track":
+            _, pid, topic, key, meta = request
+            ref = _phx_ref()
+            meta = dict(meta, phx_ref=ref)
+            try:
+                _, joins, leaves = S.join(self.state, pid, topic, key, meta)
+            except AlreadyTracked:
+                return ("error", ("already_tracked", pid, topic, key))
+            self._linked(pid, +1)
+            self._report(joins, leaves)
+            return ("ok", ref)
+        if op == "untrack":
+            _, pid, topic, key = request
+            if topic is None:
+                _, joins, leaves = S.leave_pid(self.state, pid)
+                self._linked(pid, -len(leaves))
+            else:
+                _, joins, leaves = S.leave(self.state, pid, topic, key)
+                self._linked(pid, -len(leaves))
+            self._report(joins, leaves)
+            return ("ok", None)
+        if op == "update":
+            _, pid, topic, key, meta_or_fn = request
+            old = S.get_local(self.state, pid, topic, key)
+            if old is None:
+                return ("error", "nopresence")
+            meta = meta_or_fn(dict(old.meta)) if callable(meta_or_fn) else dict(meta_or_fn)
+            ref = _phx_ref()
+            meta.update(phx_ref=ref, phx_ref_prev=old.meta.get("phx_ref"))
+            _, joins, leaves = S.update(self.state, pid, topic, key, meta)
+            self._report(joins, leaves)
+            return ("ok", ref)
+        if op == "replicas":
+            return {n: ("up" if self.state.replicas.get(r) is ReplicaStatus.UP else "down")
+                    for n, (r, _) in self.peers.items()}
+        if op == "purge":
+            return self._purge(request[1])
+        if op == "state":
+            return self.state
+        raise ValueError(f"unknown tracker request {request!r}")
+
+    def _linked(self, pid: Any, delta: int) -> None:
+        n = self.pids.get(pid, 0) + delta
+        if n > 0:
+            if pid not in self.pids:
+                link(pid)
+            self.pids[pid] = n
+        elif pid in self.pids:
+            del self.pids[pid]
+            unlink(pid)
+
+    def _report(self, joins: list, leaves: list) -> None:
+        if not (joins or leaves) or self.handle_diff is None:
+            return
+        by_topic: dict = {}
+        for e in joins:
+            by_topic.setdefault(e.topic, ([], []))[0].append((e.key, e.meta))
+        for e in leaves:
+            by_topic.setdefault(e.topic, ([], []))[1].append((e.key, e.meta))
+        for topic, (j, l) in by_topic.items():
+            try:
+                self.handle_diff(topic, j, l)
+            except Exception as e:  # a diff hook must not take replication down
+                log.error("tracker %s: handle_diff failed for %r: %r", self.name, topic, e,
+                          exc_info=e)
+
+    # ------------------------------------------------------------ messages
+    def handle_info(self, msg: Any) -> Any:
+        if msg == "$tick":
+            self._tick()
+            send_after(self.opts["broadcast_period"], _self(), "$tick")
+            return None
+        if msg.__class__ is ExitMsg:
+            if msg.pid in self.pids:
+                self.pids.pop(msg.pid, None)
+                _, joins, leaves = S.leave_pid(self.state, msg.pid)
+                self._report(joins, leaves)
+            return None
+        if isinstance(msg, tuple) and msg:
+            kind = msg[0]
+            if kind == "heartbeat":
+                self._heartbeat(*msg[1:])
+            elif kind == "transfer_req":
+                self._transfer_req(*msg[1:])
+            elif kind == "transfer_ack":
+                self._transfer_ack(*msg[1:])
+            elif kind == "graceful_permdown":
+                self._permdown(msg[1])
+            return None
+        return super().handle_info(msg)
+
+    def _tick(self) -> None:
+        opts = self.opts
+        st = self.state
+        if S.has_delta(st):
+            _, delta = S.reset_delta(st)
+            S.compact(st)
+            self._publish(("heartbeat", st.replica, delta, S.clocks(st)[1]))
+            self.generations = _gens.push(self.generations, delta, opts["max_delta_sizes"])
+            self.silent = 0
+        elif self.silent >= opts["max_silent_periods"]:
+            self._publish(("heartbeat", st.replica, None, S.clocks(st)[1]))
+            self.silent = 0
+        else:
+            self.silent += 1
+        self.ticks += 1
+        if self.ticks % opts["clock_sample_periods"] == 0:
+            self._request_transfers()
+        self._check_liveness()
+
+    def _publish(self, msg: tuple) -> None:
+        broadcast_from(self.pubsub, _current().pid, self.topic, msg)
+
+    def _known(self, replica: Replica) -> bool:
+        """Learn or refresh a peer from a message it sent; True if usable."""
+        if replica.name == self.node:
+            return False
+        now = time.monotonic()
+        peer = self.peers.get(replica.name)
+        if peer is not None and peer[0] != replica:
+            old = peer[0]
+            if old.vsn > replica.vsn:
+                return False  # a message from an incarnation already replaced
+            log.info("tracker %s: %s restarted (vsn %d -> %d)", self.name, replica.name,
+                     old.vsn, replica.vsn)
+            self._drop_replica(old)
+            peer = None
+        if peer is None:
+            self.peers[replica.name] = [replica, now]
+        else:
+            peer[1] = now
+        if self.state.replicas.get(replica) is not ReplicaStatus.UP:
+            _, joins, leaves = S.replica_up(self.state, replica)
+            self._report(joins, leaves)
+        return True
+
+    def _heartbeat(self, replica: Replica, delta: Optional[Delta], clock: dict) -> None:
+        if not self._known(replica):
+            return
+        if delta is not None:
+            _, joins, leaves = S.merge(self.state, delta)
+            self._report(joins, leaves)
+            self.generations = _gens.push(self.generations, delta, self.opts["max_delta_sizes"])
+        self.pending = _clock.append_clock(self.pending, (replica, clock))
+
+    def _request_transfers(self) -> None:
+        own = S.clocks(self.state)
+        for replica in _clock.replicas_to_ask(self.pending, own):
+            if self.state.replicas.get(replica) is ReplicaStatus.UP:
+                direct_broadcast(self.pubsub, replica.name, self.topic,
+                                 ("transfer_req", make_ref(), own[0], own[1]))
+        self.pending = []
+
+    def _transfer_req(self, ref: Any, replica: Replica, context: dict) -> None:
+        if not self._known(replica):
+            return
+        payload = _gens.extract(self.state, self.generations, replica, context)
+        direct_broadcast(self.pubsub, replica.name, self.topic,
+                         ("transfer_ack", ref, self.state.replica, payload))
+
+    def _transfer_ack(self, ref: Any, replica: Replica, payload: Any) -> None:
+        if not self._known(replica):
+            return
+        _, joins, leaves = S.merge(self.state, payload)
+        # A transfer answer is filtered for us (our own entries left out): it
+        # must never become part of a generation we later answer others from.
+        self.generations = []
+        self._report(joins, leaves)
+
+    def _check_liveness(self) -> None:
+        now = time.monotonic()
+        for name, (replica, heard) in list(self.peers.items()):
+            silent = now - heard
+            if silent > self.opts["permdown_period"]:
+                log.info("tracker %s: %s permanently down", self.name, name)
+                self._drop_replica(replica)
+            elif silent > self.opts["down_period"]:
+                if self.state.replicas.get(replica) is ReplicaStatus.UP:
+                    log.info("tracker %s: %s down after %.1f s of silence", self.name, name,
+                             silent)
+                    _, joins, leaves = S.replica_down(self.state, replica)
+                    self._report(joins, leaves)
+
+    def _drop_replica(self, replica: Replica) -> None:
+        """Permdown: forget ``replica`` and everything it owned."""
+        if replica.name in self.peers and self.peers[replica.name][0] == replica:
+            del self.peers[replica.name]
+        _, joins, leaves = S.replica_down(self.state, replica)
+        self._report(joins, leaves)
+        _, joins, leaves = S.remove_down_replicas(self.state, replica)
+        self._report(joins, leaves)
+        self.generations = _gens.remove_down_replicas(self.generations, replica)
+        self.pending = [(r, c) for r, c in self.pending if r != replica]
+
+    def _permdown(self, replica: Replica) -> None:
+        peer = self.peers.get(replica.name)
+        if peer is not None and peer[0] == replica:
+            self._drop_replica(replica)
+
+    def _purge(self, node_name: str) -> Any:
+        peer = self.peers.get(node_name)
+        if peer is None:
+            gone = {e.replica for e in S.online_list(self.state)
+                    if e.replica.name == node_name}
+            for r in gone:
+                self._drop_replica(r)
+            return ("ok", len(gone))
+        self._drop_replica(peer[0])
+        return ("ok", 1)
+
+    def terminate(self, reason: Any) -> None:
+        if self.opts.get("permdown_on_shutdown"):
+            self._publish(("graceful_permdown", self.state.replica))
+        shards = _trackers.get(self.name, {}).get("shards")
+        if shards is not None and shards[self.index] is self:
+            shards[self.index] = None
+
+
+class Tracker(Supervisor):
+    """The supervisor of one tracker's shards on this node."""
+
+    @classmethod
+    def start_link(cls, name: str, *, pubsub: str, **opts: Any) -> Any:  # type: ignore[override]
+        return _start(cls, (name, pubsub), opts, f"tracker:{name}", link=True)
+
+    @classmethod
+    def start(cls, name: str, *, pubsub: str, **opts: Any) -> Any:  # type: ignore[override]
+        return _start(cls, (name, pubsub), opts, f"tracker:{name}", link=False)
+
+    @classmethod
+    def child_spec(cls, name: str, **opts: Any) -> ChildSpec:  # type: ignore[override]
+        return ChildSpec(id=("tracker", name), start=cls.start_link, args=(name,), kwargs=opts,
+                         type="supervisor", shutdown="infinity")
+
+    def init(self, name: str, pubsub: str, *, pool_size: int = 1,  # type: ignore[override]
+             broadcast_period: float = 1.5, max_silent_periods: int = 10,
+             down_period: Optional[float] = None, permdown_period: float = 1200.0,
+             clock_sample_periods: int = 2, max_delta_sizes: tuple = (100, 1000, 10_000),
+             handle_diff: Optional[Callable] = None, permdown_on_shutdown: bool = False,
+             cluster_name: Optional[str] = None) -> Any:
+        if down_period is None:
+            down_period = broadcast_period * max_silent_periods * 2
+        if down_period < 2 * broadcast_period:
+            raise BadArg("down_period must be at least twice broadcast_period")
+        if permdown_period <= down_period:
+            raise BadArg("permdown_period must exceed down_period")
+        opts = dict(broadcast_period=broadcast_period, max_silent_periods=max_silent_periods,
+                    down_period=down_period, permdown_period=permdown_period,
+                    clock_sample_periods=clock_sample_periods,
+                    max_delta_sizes=tuple(max_delta_sizes), handle_diff=handle_diff,
+                    permdown_on_shutdown=permdown_on_shutdown, cluster_name=cluster_name)
+        self._tname = name
+        _trackers[name] = {"shards": [None] * pool_size, "pool_size": pool_size}
+        children = [ChildSpec(id=("shard", i), start=TrackerShard.start_link,
+                              args=(name, i, pubsub, opts)) for i in range(pool_size)]
+        return self.supervise(children, strategy="one_for_one", max_restarts=10, max_seconds=5)
+
+    def terminate(self, reason: Any) -> None:
+        super().terminate(reason)
+        _trackers.pop(self._tname, None)
+
+
+# ------------------------------------------------------------------ API
+def _info(tracker: str) -> dict:
+    info = _trackers.get(tracker)
+    if info is None:
+        raise BadArg(f"no tracker named {tracker!r} is running")
+    return info
+
+
+def _shard_pid(tracker: str, topic: Any) -> Any:
+    info = _info(tracker)
+    shard = info["shards"][shard_for(topic, info["pool_size"])]
+    if shard is None:
+        raise BadArg(f"tracker {tracker!r}: shard for {topic!r} is restarting")
+    return shard._pid
+
+
+def track(tracker: str, pid: Any, topic: str, key: Any, meta: dict) -> str:
+    """Track ``pid`` in ``topic`` under ``key``; returns the meta's ``phx_ref``.
+
+    Raises:
+        AlreadyTracked: (pid, topic, key) is tracked already.
+    """
+    status, value = call(_shard_pid(tracker, topic), ("track", pid, topic, key, meta))
+    if status != "ok":
+        raise AlreadyTracked(pid, topic, key)
+    return value
+
+
+def untrack(tracker: str, pid: Any, topic: Optional[str] = None, key: Any = None) -> None:
+    """Stop tracking (pid, topic, key), or everything of ``pid`` when no topic
+    is given.  Untracking what is not tracked is harmless."""
+    if topic is not None:
+        call(_shard_pid(tracker, topic), ("untrack", pid, topic, key))
+        return
+    for shard in _info(tracker)["shards"]:
+        if shard is not None:
+            call(shard._pid, ("untrack", pid, None, None))
+
+
+def update(tracker: str, pid: Any, topic: str, key: Any, meta: Any) -> str:
+    """Replace the meta (or apply ``meta(old) -> new``); returns the new
+    ``phx_ref``; the new meta carries ``phx_ref_prev``.
+
+    Raises:
+        NoPresence: (pid, topic, key) is not tracked here.
+    """
+    status, value = call(_shard_pid(tracker, topic), ("update", pid, topic, key, meta))
+    if status != "ok":
+        raise NoPresence(pid, topic, key)
+    return value
+
+
+def list_(tracker: str, topic: str) -> list:
+    """``[(key, meta), ...]`` for ``topic`` over replicas not down (read
+    directly from the shard's state, as Phoenix reads its table)."""
+    info = _info(tracker)
+    shard = info["shards"][shard_for(topic, info["pool_size"])]
+    if shard is None:
+        return []
+    return [(e.key, e.meta) for e in S.get_by_topic(shard.state, topic)]
+
+
+def get_by_key(tracker: str, topic: str, key: Any) -> list:
+    """``[(pid, meta), ...]`` of ``key`` in ``topic``."""
+    info = _info(tracker)
+    shard = info["shards"][shard_for(topic, info["pool_size"])]
+    if shard is None:
+        return []
+    return [(e.pid, e.meta) for e in S.get_by_key(shard.state, topic, key)]
+
+
+def replicas(tracker: str) -> dict:
+    """``{node_name: "up" | "down"}`` as shard 0 of this node sees them."""
+    shard = _info(tracker)["shards"][0]
+    return {} if shard is None else call(shard._pid, ("replicas",))
+
+
+def purge(tracker: str, node_name: str) -> int:
+    """Forget a dead node's replica and its presences by hand (for zombie
+    presences that outlived a deploy); returns how many replicas were
+    dropped over all shards."""
+    total = 0
+    for shard in _info(tracker)["shards"]:
+        if shard is not None:
+            total += call(shard._pid, ("purge", node_name))[1]
+    return total
+
