@@ -1,98 +1,264 @@
-// The chat page.  Element ids the browser tests rely on:
-//   #name #room #login (login form)     #messages > li.message[data-user]
-//   #body #send (post form)             #online > li.user[data-user][data-count][data-status]
-//   #status-banner[data-state=connected|reconnecting]   #error
-import { Socket, Presence } from "./client.js";
+// The chat page (index.html): log in with a name, join a room, chat, and see
+// who is online.  An ES module with no build step, on the project's own
+// client (./client.js).
+//
+// Elements the browser tests rely on (each id is also its data-testid):
+//   #name, #login      the name form; #login fetches a token, connects and joins #room
+//   #room, #join       the room to be in (default "lobby"); #join switches rooms later
+//   #messages          li.message[data-user=NAME] > .user, .body, .at (oldest first)
+//   #body, #send       the message form
+//   #online            li.user[data-user=NAME][data-count=TABS][data-status=online|away|typing]
+//   #online-count      how many users are online
+//   #status-banner     [data-state=idle|connecting|reconnecting|connected]; "connected"
+//                      only once the socket is open and the room joined
+//   #error             the last error (login, join, send); empty when there is none
+//   #me, #room-title   who you are, and the current room
+//
+// What it needs of the server: GET /api/token?name=NAME answers 200
+// {"token": "..."}, or another status with {"error": "..."} (or any text),
+// which is shown; the socket at /socket takes params {token}; topic
+// "room:NAME" with join payload {} replies {messages: [{user, body, at}]},
+// then "presence_state"/"presence_diff" (metas carry `status`) and "new_msg"
+// {user, body, at} broadcasts; the page pushes "new_msg" {body} and
+// "status" {status}, and shows the `reason` of an error reply.
+import { Presence, Socket } from "./client.js";
+
+const TYPING_IDLE_MS = 2000;       // typing -> online after this long without a keystroke
+const TOKEN_REFRESH_MS = 60000;    // while disconnected, get a fresh token at most this often
+const STATUS_ORDER = ["typing", "online", "away"];   // a user's status: their "liveliest" tab's
+const BANNER = { idle: "", connecting: "connecting…", reconnecting: "reconnecting…", connected: "connected" };
 
 const $ = (id) => document.getElementById(id);
-let channel = null;
 
-$("login-form").addEventListener("submit", async (e) => {
-  e.preventDefault();
-  const name = $("name").value.trim(), room = $("room").value.trim() || "lobby";
-  const resp = await fetch(`/api/token?name=${encodeURIComponent(name)}`);
-  const body = await resp.json();
-  if (!resp.ok) { $("error").textContent = body.error || "login failed"; return; }
-  start(body.token, room);
-});
+const session = {
+  name: null, token: null, tokenAt: 0,
+  socket: null, channel: null, presence: null,
+  everOpened: false, everJoined: false,   // "connecting" the first time, "reconnecting" after
+  sentStatus: null,                       // the status the server holds for the current join
+  typing: false, typingTimer: null,
+  shown: new Set(),                       // messages on screen, to merge a rejoin's history
+};
 
-function start(token, room) {
-  $("login-view").hidden = true;
-  $("chat-view").hidden = false;
-  $("room-title").textContent = `#${room}`;
-  const socket = new Socket("/socket", { params: { token } });
-  const banner = $("status-banner");
-  socket.onOpen(() => { banner.dataset.state = "connected"; banner.textContent = "connected"; });
-  socket.onClose(() => { banner.dataset.state = "reconnecting"; banner.textContent = "reconnecting…"; });
-  socket.connect();
+// ---- logging in -----------------------------------------------------------
 
-  channel = socket.channel(`room:${room}`, {});
-  const presence = new Presence(channel);
-  presence.onSync(() => renderOnline(presence));
-  channel.on("new_msg", addMessage);
-  channel.join()
-    .receive("ok", ({ messages }) => {
-      $("messages").replaceChildren();
-      messages.forEach(addMessage);
-      $("error").textContent = "";
-    })
-    .receive("error", ({ reason }) => { $("error").textContent = `cannot join: ${reason}`; });
-
-  $("post-form").addEventListener("submit", (e) => {
-    e.preventDefault();
-    const text = $("body").value;
-    channel.push("new_msg", { body: text })
-      .receive("ok", () => { $("body").value = ""; $("error").textContent = ""; setStatus("online"); })
-      .receive("error", ({ reason }) => { $("error").textContent = reason; })
-      .receive("timeout", () => { $("error").textContent = "not sent: the server did not answer"; });
-  });
-  let idle = null;
-  $("body").addEventListener("input", () => {
-    if ($("body").value) setStatus("typing");
-    clearTimeout(idle);
-    idle = setTimeout(() => setStatus("online"), 2000);
-  });
-  document.addEventListener("visibilitychange", () => setStatus(document.hidden ? "away" : "online"));
+async function login() {
+  const name = $("name").value.trim();
+  if (!name) { showError("pick a name first"); $("name").focus(); return; }
+  $("login").disabled = true;
+  try {
+    session.token = await fetchToken(name);
+    session.tokenAt = Date.now();
+    session.name = name;
+    showError("");
+    enter();
+  } catch (e) {
+    showError(e.message);
+  } finally {
+    $("login").disabled = false;
+  }
 }
 
-let lastStatus = "online";
-function setStatus(status) {
-  if (status === lastStatus || !channel || channel.state !== "joined") return;
-  lastStatus = status;
-  channel.push("status", { status });
+/** The signed token for `name`; throws an Error with the server's words when refused. */
+async function fetchToken(name) {
+  let resp;
+  try {
+    resp = await fetch(`/api/token?name=${encodeURIComponent(name)}`, { cache: "no-store" });
+  } catch {
+    throw new Error("cannot reach the server");
+  }
+  const text = await resp.text();
+  let body = null;
+  try { body = JSON.parse(text); } catch { /* not JSON: show the text itself */ }
+  if (!resp.ok) throw new Error(body?.error ?? body?.reason ?? (text.trim() || `login refused (HTTP ${resp.status})`));
+  if (typeof body?.token !== "string") throw new Error("login failed: the server sent no token");
+  return body.token;
+}
+
+/** A token signed long ago may have expired: refresh it, quietly, before the next reconnect. */
+async function refreshToken() {
+  if (Date.now() - session.tokenAt < TOKEN_REFRESH_MS) return;
+  session.tokenAt = Date.now();
+  try { session.token = await fetchToken(session.name); } catch { /* server still away: retry later */ }
+}
+
+function enter() {
+  document.body.dataset.view = "chat";
+  $("me").textContent = session.name;
+  const socket = new Socket("/socket", { params: () => ({ token: session.token }) });
+  socket.onOpen(() => { session.everOpened = true; renderBanner(); });
+  socket.onClose(() => { renderBanner(); refreshToken(); });
+  socket.onError(() => renderBanner());
+  session.socket = socket;
+  socket.connect();
+  joinRoom(roomName());
+  $("body").focus();
+}
+
+// ---- the room -------------------------------------------------------------
+
+function roomName() { return $("room").value.trim() || "lobby"; }
+
+function joinRoom(room) {
+  const topic = `room:${room}`;
+  if (session.channel?.topic === topic) return;
+  session.channel?.leave();
+  session.shown.clear();
+  $("messages").replaceChildren();
+  $("online").replaceChildren();
+  $("online-count").textContent = "";
+  $("room-title").textContent = `#${room}`;
+  document.title = `#${room} · beamish chat`;
+
+  const channel = session.socket.channel(topic, {});
+  const presence = new Presence(channel);
+  Object.assign(session, { channel, presence, everJoined: false });
+  presence.onSync(() => { if (session.channel === channel) renderOnline(presence); });
+  channel.on("new_msg", (msg) => addMessage(msg));
+  channel.onError(() => renderBanner());
+  channel.join()
+    .receive("ok", ({ messages = [] } = {}) => {
+      // Every (re)join lands here: the server tracks a fresh join as "online".
+      session.everJoined = true;
+      session.sentStatus = "online";
+      messages.forEach(addMessage);   // after a reconnect: only those we missed are new
+      showError("");
+      renderBanner();
+      syncStatus();
+    })
+    .receive("error", ({ reason = "refused" } = {}) => {
+      showError(`cannot join ${room}: ${reason}`);
+      channel.leave();
+      if (session.channel === channel) Object.assign(session, { channel: null, presence: null });
+      renderBanner();
+    })
+    .receive("timeout", () => renderBanner());
+  renderBanner();
+}
+
+function send() {
+  const { channel } = session;
+  if (!channel) { showError("join a room first"); return; }
+  const body = $("body").value;
+  channel.push("new_msg", { body })
+    .receive("ok", () => {
+      if ($("body").value === body) $("body").value = "";
+      showError("");
+      setTyping(false);
+    })
+    .receive("error", ({ reason = "not sent" } = {}) => showError(reason))
+    .receive("timeout", () => showError("not sent: the server did not answer"));
+}
+
+// ---- status: online, away (tab hidden), typing ----------------------------
+
+function wantedStatus() {
+  if (document.hidden) return "away";
+  return session.typing ? "typing" : "online";
+}
+
+/** Push our status when it differs from what the server holds (so typing is sent once per burst). */
+function syncStatus() {
+  const { channel } = session;
+  const status = wantedStatus();
+  if (!channel || channel.state !== "joined" || status === session.sentStatus) return;
+  session.sentStatus = status;
+  channel.push("status", { status })
+    .receive("error", ({ reason } = {}) => console.warn("status not updated:", reason));
+}
+
+function setTyping(typing) {
+  clearTimeout(session.typingTimer);
+  session.typing = typing;
+  if (typing) session.typingTimer = setTimeout(() => setTyping(false), TYPING_IDLE_MS);
+  syncStatus();
+}
+
+// ---- rendering ------------------------------------------------------------
+
+function connectionState() {
+  const { socket, channel } = session;
+  if (!socket) return "idle";
+  if (!socket.isConnected()) return session.everOpened ? "reconnecting" : "connecting";
+  if (channel && channel.state !== "joined") return session.everJoined ? "reconnecting" : "connecting";
+  return "connected";
+}
+
+function renderBanner() {
+  const banner = $("status-banner");
+  const state = connectionState();
+  banner.dataset.state = state;
+  banner.textContent = BANNER[state];
+}
+
+function showError(text) { $("error").textContent = text; }
+
+/** A stable colour per name, so a conversation is easy to follow. */
+function hue(name) {
+  let h = 0;
+  for (const ch of name) h = (h * 31 + ch.codePointAt(0)) % 360;
+  return h;
 }
 
 function addMessage({ user, body, at }) {
-  const li = document.createElement("li");
-  li.className = "message";
-  li.dataset.user = user;
-  const who = document.createElement("span");
-  who.className = "user";
-  who.textContent = user;
-  const text = document.createElement("span");
-  text.className = "text";
-  text.textContent = body;
-  const when = document.createElement("span");
-  when.className = "at";
-  when.textContent = new Date(at).toLocaleTimeString();
-  li.append(who, text, when);
-  $("messages").append(li);
-  li.scrollIntoView({ block: "end" });
+  const key = `${at}\n${user}\n${body}`;
+  if (session.shown.has(key)) return;
+  session.shown.add(key);
+  const list = $("messages");
+  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  const li = element("li", { className: "message", dataset: { user, at: String(at) } });
+  li.classList.toggle("mine", user === session.name);
+  const when = typeof at === "number" ? new Date(at) : null;
+  li.append(
+    element("span", { className: "user", textContent: user, style: `--hue: ${hue(String(user))}` }),
+    element("span", { className: "body", textContent: body }),
+    element("time", { className: "at", textContent: when ? when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : "",
+                      title: when ? when.toLocaleString() : "" }),
+  );
+  // Keep time order (history and live messages can interleave around a rejoin).
+  let next = null;
+  for (let prev = list.lastElementChild; prev && Number(prev.dataset.at) > at; prev = prev.previousElementSibling) next = prev;
+  list.insertBefore(li, next);
+  if (atBottom || user === session.name) list.scrollTop = list.scrollHeight;
 }
 
 function renderOnline(presence) {
-  const users = presence.list((name, { metas }) => ({ name, count: metas.length,
-    status: metas.some((m) => m.status === "typing") ? "typing"
-      : metas.some((m) => m.status === "online") ? "online" : metas[0].status }));
+  const users = presence.list((name, { metas }) => {
+    const statuses = metas.map((m) => m.status ?? "online");
+    return { name, count: metas.length, status: STATUS_ORDER.find((s) => statuses.includes(s)) ?? statuses[0] };
+  });
   users.sort((a, b) => a.name.localeCompare(b.name));
-  $("online-count").textContent = `(${users.length})`;
+  $("online-count").textContent = String(users.length);
   $("online").replaceChildren(...users.map(({ name, count, status }) => {
-    const li = document.createElement("li");
-    li.className = "user";
-    Object.assign(li.dataset, { user: name, count: String(count), status });
-    li.innerHTML = `<span class="name"></span><span class="status"></span>`;
-    li.querySelector(".name").textContent = count > 1 ? `${name} (${count})` : name;
-    li.querySelector(".status").textContent = status;
+    const li = element("li", { className: "user", dataset: { user: name, count: String(count), status } });
+    li.classList.toggle("me", name === session.name);
+    li.append(
+      element("span", { className: "dot", title: status }),
+      element("span", { className: "name", textContent: name, style: `--hue: ${hue(name)}` }),
+      element("span", { className: "count", textContent: count > 1 ? `×${count}` : "",
+                        title: `${count} tab${count > 1 ? "s" : ""} or device${count > 1 ? "s" : ""}` }),
+      element("span", { className: "status", textContent: status === "typing" ? "typing…" : status }),
+    );
     return li;
   }));
 }
+
+function element(tag, { dataset = {}, style, ...props } = {}) {
+  const el = Object.assign(document.createElement(tag), props);
+  Object.assign(el.dataset, dataset);
+  if (style) el.style.cssText = style;
+  return el;
+}
+
+// ---- wiring ---------------------------------------------------------------
+
+$("login-form").addEventListener("submit", (e) => { e.preventDefault(); login(); });
+$("room-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  if (session.socket) joinRoom(roomName());
+  else login();
+});
+$("post-form").addEventListener("submit", (e) => { e.preventDefault(); send(); });
+$("body").addEventListener("input", () => setTyping($("body").value.trim() !== ""));
+$("body").addEventListener("blur", () => setTyping(false));
+document.addEventListener("visibilitychange", syncStatus);
+renderBanner();
