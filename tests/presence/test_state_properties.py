@@ -9,9 +9,9 @@ the end of each history checks convergence and replays.
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from beamish.presence import (Delta, Replica, State, clocks, copy, extract, join, leave,
-                              leave_pid, merge, merge_deltas, online_list, remove_down_replicas,
-                              replica_down, replica_up, reset_delta, update)
+from beamish.presence import (Delta, Replica, State, clocks, copy, extract, get_by_topic, join,
+                              leave, leave_pid, merge, merge_deltas, online_list,
+                              remove_down_replicas, replica_down, replica_up, reset_delta, update)
 from beamish.presence import _delta_generation as generations
 from beamish.presence._clock import seen
 
@@ -22,8 +22,9 @@ FAST = settings(max_examples=120, deadline=None,
 idx = st.integers(0, 4)
 pid, topic, key, meta = st.integers(0, 2), st.sampled_from("TU"), st.sampled_from("kl"), \
     st.integers(0, 3)
+join_op = st.tuples(st.just("join"), idx, pid, topic, key, meta)
 local_op = st.one_of(
-    st.tuples(st.just("join"), idx, pid, topic, key, meta),
+    join_op, join_op, join_op,
     st.tuples(st.just("leave"), idx, st.integers(0, 9)),
     st.tuples(st.just("leave_pid"), idx, pid),
     st.tuples(st.just("update"), idx, st.integers(0, 9), meta),
@@ -84,6 +85,8 @@ class Cluster:
         for e in leaves:
             assert view.pop(e.tag) == e, "left what was not joined"
         assert view == {e.tag: e for e in online_list(s)}, "diffs do not sum to the list"
+        for t in "TU":
+            assert set(get_by_topic(s, t)) == {e for e in view.values() if e.topic == t}
 
     def run(self, op):
         n, kind, args = len(self.states), op[0], op[1:]
@@ -268,6 +271,8 @@ def test_permdown_drops_exactly_the_replicas_entries_for_good(n, ops, data):
     c = Cluster(n)
     for op in ops:
         c.run(op)
+    if data.draw(st.booleans()):  # let the dead replica's entries reach everyone first
+        c.converge()
     dead = c.states[-1].replica
     survivors = c.states[:-1]
     for s in survivors:
@@ -290,6 +295,7 @@ def test_permdown_drops_exactly_the_replicas_entries_for_good(n, ops, data):
         for payload in c.sent[i]:
             c.apply(s, merge(s, payload))
         assert all(t[0] != dead for t in s.values) and dead not in s.context
+        assert dead not in s.clouds and dead not in s.replicas
     c.states, c.gens, c.views = survivors, c.gens[:-1], c.views[:-1]
     c.sent, c.inbox = c.sent[:-1], c.inbox[:-1]
     c.converge()
