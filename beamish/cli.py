@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Optional, Sequence
 
@@ -20,11 +21,28 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     run.add_argument("--no-control", action="store_true",
                      help="do not start the control endpoint (no `beamish observer`)")
+    run.add_argument("--workers", metavar="N|auto", type=parse_workers, default=1,
+                     help="run N worker processes sharing the port (SO_REUSEPORT) and "
+                          "forming one cluster, under a master that restarts them; 'auto' "
+                          "is one per core (default 1: this process is the node)")
     observer = sub.add_parser("observer", help="watch a running local node (terminal UI)",
                               description="Attach to a local node's control endpoint.")
     from .observer._main import add_arguments
     add_arguments(observer)
     return parser
+
+
+def parse_workers(value: str) -> int:
+    """``--workers``: a positive count, or ``auto`` for one per core."""
+    if value == "auto":
+        return os.cpu_count() or 1
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number or 'auto', got {value!r}")
+    return n
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -40,6 +58,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from gevent import monkey
         monkey.patch_all()
         sys.path.insert(0, "")
+        if args.workers > 1:
+            from ._workers import run_workers
+            return run_workers(args.module, rest, workers=args.workers, node_name=args.name,
+                               log_level=args.log_level, control=not args.no_control)
         from .otp._application import run
         return run(args.module, rest, node_name=args.name, log_level=args.log_level,
                    control=not args.no_control)

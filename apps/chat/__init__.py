@@ -1,13 +1,15 @@
 """apps.chat: rooms, messages and a live online list.
 
 ``beamish run apps.chat`` serves the chat on http://127.0.0.1:4000 on one
-node with nothing else installed; ``--cluster redis://HOST:PORT`` joins the
+node with nothing else installed; ``beamish run apps.chat --workers auto``
+serves it from one worker process per core, sharing the port and forming
+one cluster through their master; ``--cluster redis://HOST:PORT`` joins the
 nodes that use the same Redis (give each its own ``--name`` and the same
 ``--secret``).
 
 The supervision tree (one_for_one)::
 
-    PubSub "chat"                     local, or Redis with --cluster
+    PubSub "chat"                     local, the host relay (--workers), or Redis
     Presence "chat_presence"          who is online, replicated over the PubSub
     Registry "chat_rooms"             room name -> room process
     DynamicSupervisor "chat_room_sup" one Room GenServer per room, on demand
@@ -21,7 +23,7 @@ import os
 from beamish import ChildSpec, DynamicSupervisor, Registry
 from beamish.channels import Endpoint
 from beamish.presence import Presence
-from beamish.pubsub import PubSub, RedisAdapter
+from beamish.pubsub import PubSub, default_adapter
 
 from .socket import UserSocket, token_handler
 from . import settings
@@ -45,12 +47,13 @@ def add_arguments(parser):
     parser.add_argument("--down-period", type=float, default=None,
                         help="seconds of silence after which a node's users leave")
     parser.add_argument("--reuse-port", action="store_true",
-                        help="share the port with other worker processes (SO_REUSEPORT)")
+                        help="share the port with other processes (SO_REUSEPORT); "
+                             "--workers N sets it")
 
 
 def children(config):
     settings.configure(config)
-    adapter = RedisAdapter(config.cluster) if config.cluster else None
+    adapter = default_adapter(config.cluster)
     presence_opts = {"broadcast_period": config.presence_period}
     if config.down_period is not None:
         presence_opts["down_period"] = config.down_period

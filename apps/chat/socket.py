@@ -5,7 +5,7 @@ import json
 import re
 import time
 
-from beamish import send
+from beamish import node, send
 from beamish import self as self_pid
 from beamish.channels import Channel, Socket, TokenError, sign, verify
 from beamish.presence import list_presence, track, update_presence
@@ -44,7 +44,8 @@ class RoomChannel(Channel):
         self.room = name
         self.tokens, self.stamp = POST_RATE, time.monotonic()
         send(self_pid(), "after_join")
-        return ("ok", {"messages": room.history(name), "user": self.assigns["user"]})
+        return ("ok", {"messages": room.history(name), "user": self.assigns["user"],
+                       "node": node()})
 
     def handle_info(self, msg):
         if msg == "after_join":

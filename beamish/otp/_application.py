@@ -19,12 +19,19 @@ names the node, starts the tree under a root supervisor, and on SIGINT or
 SIGTERM stops it in order (terminate callbacks run) and exits 0.  A root
 supervisor that gives up (restart intensity reached) ends the node with
 exit code 1 and a log line saying so.
+
+``beamish run myapp --workers N`` runs N such nodes as worker processes of
+a master (see :mod:`beamish._workers`).  In a worker, ``config.worker`` is
+its index (from 1) and ``config.reuse_port`` is True: an application that
+listens should pass it on (``Endpoint(..., reuse_port=config.reuse_port)``)
+so that every worker shares the port.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import logging
+import os
 import signal
 import sys
 from types import ModuleType
@@ -38,6 +45,9 @@ EXIT_OK = 0
 EXIT_ROOT_FAILED = 1
 EXIT_START_FAILED = 2
 
+#: Set (to the worker's index) in the workers of ``beamish run --workers N``.
+WORKER_ENV = "BEAMISH_WORKER"
+
 
 def load_application(name: str) -> ModuleType:
     """Import an application module and check that it names its children."""
@@ -48,11 +58,14 @@ def load_application(name: str) -> ModuleType:
 
 
 def run(module_name: str, argv: Sequence[str], *, node_name: Optional[str] = None,
-        log_level: str = "INFO", prog: str = "beamish run", control: bool = True) -> int:
+        log_level: str = "INFO", prog: str = "beamish run", control: bool = True,
+        app: Any = None) -> int:
     """Boot a node running the application ``module_name``; returns the exit
     code.  The caller has already monkey-patched (``beamish.cli`` does).
     With ``control`` (the default) the node runs a control endpoint for
-    ``beamish observer``, started before the tree and stopped after it."""
+    ``beamish observer``, started before the tree and stopped after it.
+    ``app`` is an application object to run instead of importing
+    ``module_name`` (which then only names it in log lines)."""
     from ..core import _ids
     from ..core._process import _current, process_flag, receive, send, self
     from ..core._records import ExitMsg
@@ -65,12 +78,17 @@ def run(module_name: str, argv: Sequence[str], *, node_name: Optional[str] = Non
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if node_name:
         _ids.set_node_name(node_name)
-    app = load_application(module_name)
+    if app is None:
+        app = load_application(module_name)
     parser = argparse.ArgumentParser(prog=f"{prog} {module_name}")
     if callable(getattr(app, "add_arguments", None)):
         app.add_arguments(parser)
     config = parser.parse_args(list(argv))
     config.node = _ids.node()
+    worker = os.environ.get(WORKER_ENV)
+    if worker:
+        config.worker = int(worker)
+        config.reuse_port = True
 
     import gevent
     me = self()

@@ -11,15 +11,17 @@ import gevent
 from gevent.fileobject import FileObjectPosix
 
 from beamish import ChildSpec, receive, self, send, spawn_link
-from beamish.pubsub import (PubSub, RedisAdapter, broadcast, broadcast_from, direct_broadcast,
-                            local_broadcast, subscribe)
+from beamish.pubsub import (HostAdapter, PubSub, RedisAdapter, broadcast, broadcast_from,
+                            direct_broadcast, local_broadcast, subscribe)
 from beamish.pubsub._pubsub import _instances
 
 PUBSUB = "cluster"
 
 
 def add_arguments(parser):
-    parser.add_argument("--redis", required=True)
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--redis", help="a Redis URL")
+    group.add_argument("--host-relay", help="a host relay's socket path")
 
 
 def out(line):
@@ -58,5 +60,6 @@ def console():
 
 
 def children(config):
-    return [PubSub.child_spec(PUBSUB, pool_size=2, adapter=RedisAdapter(config.redis)),
+    adapter = RedisAdapter(config.redis) if config.redis else HostAdapter(config.host_relay)
+    return [PubSub.child_spec(PUBSUB, pool_size=2, adapter=adapter),
             ChildSpec(id="console", start=spawn_link, args=(console,))]

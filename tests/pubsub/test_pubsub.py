@@ -1,5 +1,8 @@
 """PubSub semantics, run against every adapter (one parametrized fixture),
 so the embedded default cannot drift from the clustered one."""
+import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 
@@ -7,23 +10,30 @@ import gevent
 import pytest
 
 from beamish import ANY, exit, monitor, process_info, receive, self, send, spawn, stop, unlink
-from beamish.pubsub import (Fastlane, LocalAdapter, PubSub, RedisAdapter, broadcast,
-                            broadcast_from, direct_broadcast, local_broadcast, node_name,
-                            shard_stats, subscribe, subscribers, unsubscribe)
+from beamish.pubsub import (Fastlane, HostAdapter, HostRelay, LocalAdapter, PubSub,
+                            RedisAdapter, broadcast, broadcast_from, direct_broadcast,
+                            local_broadcast, node_name, shard_stats, subscribe, subscribers,
+                            unsubscribe)
 from beamish.core._codec import register
 from beamish.testing import assert_receive, refute_receive
 
 
-@pytest.fixture(params=["local", "redis"])
+@pytest.fixture(params=["local", "redis", "host"])
 def pubsub(request):
     """A running PubSub named "ps" with the adapter under test."""
+    relay = relay_dir = None
     if request.param == "local":
         adapter = LocalAdapter()
-    else:
+    elif request.param == "redis":
         server = request.getfixturevalue("redis_server")
         adapter = RedisAdapter(server.url, channel=f"test:{time.monotonic_ns()}")
+    else:
+        relay_dir = tempfile.mkdtemp(prefix="bh-")
+        path = os.path.join(relay_dir, "relay.sock")
+        relay = HostRelay.start(path)
+        adapter = HostAdapter(path)
     pid = PubSub.start_link("ps", pool_size=4, adapter=adapter)
-    if request.param == "redis":
+    if request.param != "local":
         deadline = time.monotonic() + 5
         while not adapter.connected and time.monotonic() < deadline:
             gevent.sleep(0.01)
@@ -31,6 +41,9 @@ def pubsub(request):
     yield "ps"
     unlink(pid)
     stop(pid)
+    if relay is not None:
+        stop(relay)
+        shutil.rmtree(relay_dir)
 
 
 def subscriber(parent, pubsub, *topics):
