@@ -140,8 +140,10 @@ def duplicate_monitors(samples: Sequence[Sample], th: Thresholds = Thresholds())
         if any(s.procs.get(pid) is None or s.procs[pid].dup_monitors <= 0 for s in recent):
             continue
         first = recent[0].procs[pid].dup_monitors
-        trend = f", up from {first} {len(recent)} samples ago" if row.dup_monitors > first \
-            else ""
+        # recent[0] is len(recent) - 1 samples before the last: say how long
+        # ago in seconds, which reads the same whatever the interval.
+        trend = f", up from {first} {last.t - recent[0].t:.1f} s earlier" \
+            if row.dup_monitors > first else ""
         out.append(Suspect(
             DUPLICATE_MONITORS, pid, row.name,
             f"holds {row.monitors} monitors, {row.dup_monitors} of them duplicates; "

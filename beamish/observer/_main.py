@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import asdict
@@ -103,14 +104,60 @@ def check(client: Client, window: float, interval: float, out: TextIO,
     return EXIT_SUSPECTS
 
 
+class _Report:
+    """The stream reports go to.  A reader that goes away early (``beamish
+    observer --once | head``) is not a lost node: the rest of the report
+    is dropped and the exit code stays the run's own (``--check``'s
+    verdict still reaches the script)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.reader_gone = False
+
+    def write(self, text: str) -> int:
+        if not self.reader_gone:
+            try:
+                self.stream.write(text)
+            except BrokenPipeError:
+                self.reader_gone = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.reader_gone:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self.reader_gone = True
+
+    def close(self) -> None:
+        """Flush; if the reader went away from our stdout, point the
+        descriptor at /dev/null so the interpreter's own flush at exit
+        does not complain about the broken pipe."""
+        self.flush()
+        if self.reader_gone and self.stream is sys.stdout:
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+                os.close(devnull)
+            except (OSError, ValueError):
+                pass
+
+
 def main(args: argparse.Namespace, out: Optional[TextIO] = None) -> int:
     """Run ``beamish observer`` with parsed ``args``; returns the exit code."""
-    out = out or sys.stdout
     try:
         client = connect(args.node)
     except (ObserverError, OSError) as e:
         sys.stderr.write(f"beamish observer: {e}\n")
         return EXIT_UNREACHABLE
+    report = _Report(out or sys.stdout)
+    try:
+        return _run(client, args, report)
+    finally:
+        report.close()
+
+
+def _run(client: Client, args: argparse.Namespace, out: Any) -> int:
     try:
         if args.check:
             return check(client, args.window, args.interval or 1.0, out)

@@ -37,6 +37,10 @@ DEFAULT_INTERVAL = 1.0
 #: Samples kept (five minutes at the default interval).
 HISTORY = 300
 _PROBE = 0.001
+#: Shortest window a CPU figure is measured over: psutil's CPU times tick in
+#: 10 ms steps, so a 1 ms window (the first sample, taken as the endpoint
+#: starts) reads as several hundred percent of a single-threaded process.
+_CPU_WINDOW_MIN = 0.1
 
 
 def _live_reductions() -> int:
@@ -64,6 +68,7 @@ class NodeStats:
         self.history: deque = deque(maxlen=keep)
         self.os_process = psutil.Process(os.getpid())
         self.os_process.cpu_percent(None)   # the first call only sets the baseline
+        self._cpu_since = time.monotonic()
         self.message_rate = 0.0
         self.hub_latency_ms = 0.0
         self.cpu_percent = 0.0
@@ -86,7 +91,11 @@ class NodeStats:
             if dt > 0:
                 self.message_rate = max(0.0, (reds - self._last[1]) / dt)
         self._last = (now, reds)
-        self.cpu_percent = self.os_process.cpu_percent(None)
+        # Too soon after the baseline, keep the last figure and the baseline:
+        # the next sample then measures over the longer window.
+        if now - self._cpu_since >= _CPU_WINDOW_MIN:
+            self.cpu_percent = self.os_process.cpu_percent(None)
+            self._cpu_since = now
         point = HistoryPoint(t=time.time(), process_count=process_count(), rss=self.rss(),
                              cpu_percent=self.cpu_percent, message_rate=self.message_rate,
                              hub_latency_ms=latency)

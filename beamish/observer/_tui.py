@@ -29,9 +29,10 @@ from textual.widgets import DataTable, Footer, Header, Input, Label, Sparkline, 
 from ._leaks import Sample, find_suspects
 from ._records import NodeInfo, ProcessDetail, ProcRow
 from ._table import NUMERIC, filter_rows, sort_rows, window
-from ._tui_screens import ConfirmKill, ProcessScreen, TreeScreen, format_bytes
+from ._tui_screens import (ConfirmKill, ProcessScreen, TreeScreen, format_bytes,
+                           format_duration)
 
-__all__ = ["ObserverApp", "Source", "SHOWN_COLUMNS", "INTERVALS"]
+__all__ = ["ObserverApp", "Source", "SHOWN_COLUMNS", "INTERVALS", "brief_call"]
 
 #: (ProcRow field, header) of the table, in order.
 SHOWN_COLUMNS = (("pid", "pid"), ("name", "name"), ("initial_call", "initial call"),
@@ -44,6 +45,17 @@ MAX_ROWS = 500
 #: Most of the node's time the list may cost: refreshes slow down past it.
 MAX_SHARE = 0.05
 _SAMPLES = 30
+#: Columns of ``module:function`` text, shown without the module's package.
+_CALLS = ("initial_call", "current_function")
+
+
+def brief_call(call: str) -> str:
+    """``"beamish.otp._gen_server:_loop"`` -> ``"_gen_server:_loop"``: the
+    table shows calls without their package path, so the count columns
+    (monitors, duplicates) still fit a 150-column terminal; the detail
+    view and the filter use the whole name."""
+    module, sep, function = call.partition(":")
+    return module.rsplit(".", 1)[-1] + sep + function if sep else call
 
 
 class Source(Protocol):
@@ -216,6 +228,8 @@ class ObserverApp(App):
         value = getattr(row, field)
         if field == "memory":
             return format_bytes(value)
+        if field in _CALLS and value:
+            return brief_call(value)
         if field == "dup_monitors" and value:
             return Text(str(value), style="bold red")
         if field == "pid" and row.pid in flagged:
@@ -244,7 +258,7 @@ class ObserverApp(App):
         self.sub_title = i.node
         self.query_one("#sysinfo", Static).update(
             f"node {i.node}  (os pid {i.os_pid})\n"
-            f"up {i.uptime / 3600:.1f} h  python {i.python}  gevent {i.gevent}\n"
+            f"up {format_duration(i.uptime)}  python {i.python}  gevent {i.gevent}\n"
             f"processes {i.process_count:,}   RSS {format_bytes(i.rss)}\n"
             f"CPU {i.cpu_percent:.0f}%   msgs {i.message_rate:,.0f}/s\n"
             f"hub latency {i.hub_latency_ms:.2f} ms   run queue {i.run_queue}")

@@ -13,7 +13,8 @@ from textual.widgets import Button, Footer, Header, Label, Static, Tree
 
 from ._records import ProcessDetail, TreeNode
 
-__all__ = ["ConfirmKill", "ProcessScreen", "TreeScreen", "format_bytes", "detail_text"]
+__all__ = ["ConfirmKill", "ProcessScreen", "TreeScreen", "format_bytes", "format_duration",
+           "detail_text"]
 
 
 def format_bytes(n: float) -> str:
@@ -23,6 +24,15 @@ def format_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} GiB"
+
+
+def format_duration(seconds: float) -> str:
+    """``42`` -> ``"42 s"``, ``600`` -> ``"10 min"``, ``9000`` -> ``"2.5 h"``."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def detail_text(d: ProcessDetail) -> Text:

@@ -113,3 +113,20 @@ def test_a_wrong_cookie_gets_exit_2_and_the_node_logs_it(nodes, observer_dirs):
     assert r.returncode == 2 and "refused us: wrong cookie" in r.stderr
     code, err = n.stop()
     assert "refused a connection with a wrong cookie" in err
+
+
+def test_a_reader_that_goes_away_is_not_a_lost_node(nodes):
+    # `beamish observer --once | head -1`: the pipe breaks after one line;
+    # the run still ends with its own exit code and says nothing about the node.
+    nodes("piped@localhost", "--leak")
+    for args, code in ((["--once", "--json"], 0), (["--check", "--window", "1"], 1)):
+        gone, write_end = os.pipe()
+        os.close(gone)      # the reader is gone before the first write
+        try:
+            r = subprocess.run([sys.executable, "-m", "beamish.cli", "observer", *args],
+                               cwd=ROOT, stdout=write_end, stderr=subprocess.PIPE, text=True,
+                               timeout=30)
+        finally:
+            os.close(write_end)
+        assert r.returncode == code and "lost node" not in r.stderr, r.stderr
+        assert "Broken" not in r.stderr, r.stderr

@@ -53,6 +53,22 @@ def test_node_info_reports_versions_memory_and_the_sampler_history(endpoint):
     assert info.history[-1].process_count in (info.process_count - 1, info.process_count)
 
 
+def test_the_first_cpu_figure_waits_for_a_measurable_window():
+    # psutil's CPU times tick in 10 ms steps: the sample taken as the
+    # endpoint starts, a millisecond after the baseline, must not read as
+    # hundreds of percent of a single-threaded node.
+    from beamish.observer._stats import NodeStats
+    stats = NodeStats()
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 0.02:   # busy, as a booting node is
+        pass
+    assert stats.sample().cpu_percent == 0.0
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 0.15:
+        pass
+    assert 0 < stats.sample().cpu_percent < 150
+
+
 def test_process_list_has_the_process_info_fields_and_no_mailbox(endpoint):
     pid = spawn(holder, self(), whereis("beamish.control"), 3)
     assert_receive("ready")

@@ -20,7 +20,7 @@ def test_a_persistent_duplicate_monitor_is_flagged_naming_the_process_and_target
     (s,) = duplicate_monitors(samples)
     assert (s.kind, s.pid, s.name, s.value) == ("duplicate_monitors", "<0.7.0>", "naive", 5.0)
     assert "holds 6 monitors, 5 of them duplicates" in s.reason
-    assert "<0.9.0>" in s.reason and "up from 3" in s.reason
+    assert "<0.9.0>" in s.reason and "up from 3 1.0 s earlier" in s.reason
 
 
 def test_a_duplicate_seen_in_only_the_last_sample_of_a_series_is_not_flagged():

@@ -7,8 +7,8 @@ from textual.widgets import DataTable, Tree
 from beamish.observer import (HistoryPoint, MonitorRow, NodeInfo, ProcessDetail, ProcRow,
                               SliceCost, TreeNode)
 from beamish.observer._client import ProcessList
-from beamish.observer._tui import ObserverApp
-from beamish.observer._tui_screens import ConfirmKill, ProcessScreen, TreeScreen
+from beamish.observer._tui import ObserverApp, brief_call
+from beamish.observer._tui_screens import ConfirmKill, ProcessScreen, TreeScreen, format_duration
 
 
 def row(pid, name, reds, mq=0, mon=0, dup=0, call="app:worker"):
@@ -214,4 +214,23 @@ def test_a_node_that_stops_answering_is_reported_not_fatal():
         await app.refresh_data()
         assert "node went away" in str(app.query_one("#status").render())
         assert len(pids(app)) == 4, "the last rows stay on screen"
+    drive(scenario)
+
+
+def test_calls_are_shown_without_their_package_and_uptime_in_friendly_units():
+    assert brief_call("beamish.otp._gen_server:_server_main") == "_gen_server:_server_main"
+    assert brief_call("app:worker") == "app:worker" and brief_call("adopted:greenlet") == \
+        "adopted:greenlet"
+    assert [format_duration(s) for s in (42, 600, 9000)] == ["42 s", "10 min", "2.5 h"]
+
+    async def scenario(app, pilot):
+        node = app.source
+        r = node.rows["<0.4.0>"]
+        node.rows["<0.4.0>"] = r._replace(initial_call="beamish.otp._gen_server:_server_main")
+        await app.refresh_data()
+        table = app.query_one(DataTable)
+        assert str(table.get_cell("<0.4.0>", "initial_call")) == "_gen_server:_server_main"
+        await pilot.press("slash", *"otp._gen")     # the filter still sees the whole name
+        assert pids(app) == ["<0.4.0>"]
+        assert "up 60 s" in str(app.query_one("#sysinfo").render())
     drive(scenario)
