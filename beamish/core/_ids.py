@@ -137,7 +137,7 @@ class Ref:
         self.node = node
         self.id = id
         self.creation = creation
-        self._hash = hash((id, node, creation, "ref"))
+        self._hash = id ^ creation   # cheap, as for pids; eq settles clashes
 
     def __hash__(self) -> int:
         return self._hash

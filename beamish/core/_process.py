@@ -552,6 +552,74 @@ def _receive_matching(p: Process, matchers: list, timeout: Optional[float], defa
             timer.close()
 
 
+def _take_reply(p: Process, ref: Ref, start: int) -> Any:
+    """The first message at or after ``start`` that is ``(ref, value)`` or a
+    DOWN of monitor ``ref``, removed from the mailbox; or None."""
+    q = p.mq
+    i = start
+    for m in islice(q, start, None):
+        cls = m.__class__
+        if (cls is tuple and len(m) == 2 and m[0] is ref) or (cls is Down and m[1] is ref):
+            del q[i]
+            if i < p.scanned:
+                _unindex(p, m)
+            p.reds += 1
+            return m
+        i += 1
+    return None
+
+
+def _await_reply(ref: Ref, timeout: Optional[float]) -> Any:
+    """A call's wait: the reply ``(ref, value)`` or the DOWN of ``ref``.
+
+    The same as ``receive((ref, ANY), ("DOWN", ref, ANY, ANY, ANY))``
+    without compiling patterns or indexing tags: a call's reply is almost
+    always the first message that arrives, so only new messages are looked
+    at, with identity checks.  Returns None on timeout.
+    """
+    try:
+        p = getcurrent()._bproc
+    except AttributeError:
+        p = _current()
+    if p.exit_ is not _NO_EXIT:
+        raise Exit(p.exit_)
+    q = p.mq
+    if q is None:
+        q = p.mq = deque()
+    start = 0
+    timer = None
+    try:
+        while True:
+            m = _take_reply(p, ref, start) if len(q) > start else None
+            if m is not None:
+                return m
+            start = len(q)
+            if timer is None:
+                if timeout is not None:
+                    if timeout <= 0:
+                        return None
+                    timer = _start_timer(p, timeout)
+            elif p.tmo:
+                return None
+            _park(p)
+    finally:
+        if timer is not None:
+            timer.close()
+
+
+def _end_call_monitor(p: Process, ref: Ref) -> None:
+    """demonitor(ref, flush=True) for a call's monitor alias, cheaply."""
+    if p.aliases:
+        _unalias(p, ref)
+    key = p.monitors.pop(ref, None) if p.monitors else None
+    if key is not None:
+        target = _lookup(key)
+        if target is not None and target.monitored_by:
+            target.monitored_by.pop(ref, None)
+    elif p.mq:
+        _take_reply(p, ref, 0)   # the monitor fired: drop its queued DOWN
+
+
 def _remove_first(p: Process, pattern: Any) -> bool:
     q = p.mq
     if not q:

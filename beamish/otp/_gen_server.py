@@ -352,15 +352,15 @@ def call(server: Any, request: Any, timeout: Optional[float] = 5.0) -> Any:
         raise CallExit("calling_self", server, request)
     ref = monitor(pid, alias=True)
     send(pid, (_CALL, (me.pid, ref), request))
-    msg = receive((ref, ANY), ("DOWN", ref, ANY, ANY, ANY), timeout=timeout, default=_NOTHING)
-    if msg is _NOTHING:
-        demonitor(ref, flush=True)
+    msg = _process._await_reply(ref, timeout)
+    if msg is None:
+        _process._end_call_monitor(me, ref)
         # A reply that raced the timeout may already be queued: drop it.
-        _process._remove_first(me, (ref, ANY))
+        _process._take_reply(me, ref, 0)
         raise CallTimeout("timeout", server, request)
     if msg.__class__ is Down:
         raise CallExit(msg.reason, server, request)
-    demonitor(ref, flush=True)
+    _process._end_call_monitor(me, ref)
     return msg[1]
 
 
