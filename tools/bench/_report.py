@@ -45,9 +45,12 @@ class Sample:
 
     ``extras`` maps a label to ``(value, unit)``; the table prints each one
     with its ratio to ``value`` (e.g. an estimate over what was measured).
+    ``waits``: the measurement mostly waits on other OS processes (a
+    network round trip), so its CPU share says nothing about other load.
     """
     value: float
     extras: dict = field(default_factory=dict)
+    waits: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,14 @@ class Bench:
     """One benchmark.  ``cases`` maps a system key to a function called with
     ``**params`` (or ``**quick_params``) that returns a float or a Sample.
     ``ref`` is the floor every ratio is taken against; ``target`` is the
-    goal for the non-floor rows (<= for LOWER, >= for HIGHER)."""
+    goal for the non-floor rows (<= for LOWER, >= for HIGHER): for their
+    value, or with ``target_ratio`` for their ratio to ``ref`` ("a call
+    within 1.5x of a raw ping-pong").
+
+    ``from_extra=(bench, label)``: this benchmark is not run on its own;
+    its values are the side value ``label`` of ``bench``'s runs (same
+    systems, same child process: two numbers from one expensive setup).
+    The runner moves that side value here."""
     key: str
     title: str
     unit: str
@@ -72,6 +82,8 @@ class Bench:
     params: dict
     quick_params: dict
     target: Optional[float] = None
+    target_ratio: bool = False
+    from_extra: Optional[tuple] = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +110,11 @@ class Suite:
     systems: dict        # key -> System
     benches: tuple
     checks: tuple = ()
+    #: A suite whose measurements share one expensive setup (a server holding
+    #: 100k clients) measures itself: ``measure(quick, runs, only, log)``
+    #: returns ``(rows, checks)`` as the runner would; ``benches`` still says
+    #: what the rows are.  ``None``: one fresh child process per measurement.
+    measure: Optional[Callable] = None
 
     def bench(self, key: str) -> Bench:
         for b in self.benches:
@@ -121,6 +138,8 @@ def register(suite: Suite) -> Suite:
         unknown = set(b.cases) - set(suite.systems)
         if unknown or b.ref not in b.cases or b.better not in (LOWER, HIGHER):
             raise ValueError(f"{suite.name}/{b.key}: bad systems {unknown or b.ref!r} or direction")
+        if b.from_extra is not None and set(b.cases) - set(suite.bench(b.from_extra[0]).cases):
+            raise ValueError(f"{suite.name}/{b.key}: systems not measured by {b.from_extra[0]}")
     _suites[suite.name] = suite
     return suite
 
@@ -173,8 +192,10 @@ def _add_ratios(bench: Bench, rows: list) -> None:
         if bench.target is not None:
             r["target"] = bench.target
             r["target_op"] = "<=" if bench.better == LOWER else ">="
-            r["target_met"] = None if v is None else (
-                v <= bench.target if bench.better == LOWER else v >= bench.target)
+            r["target_on"] = "ratio" if bench.target_ratio else "value"
+            x = r["ratio"] if bench.target_ratio else v
+            r["target_met"] = None if x is None else (
+                x <= bench.target if bench.better == LOWER else x >= bench.target)
 
 
 def summarize(suite: Suite, bench: Bench, outs: dict, quick: bool) -> list:
@@ -217,7 +238,8 @@ def format_table(suite: Suite, rows: list, checks: list, quick: bool, runs: int)
         for r in brows:
             ref = " *" if r["system"] == b.ref else ""
             met = "" if r.get("target_met") is None else ("yes" if r["target_met"] else "NO")
-            target = (f"{r['target_op']} {fmt_value(r['target'])}" if "target" in r else "")
+            target = (f"{r['target_op']} {fmt_value(r['target'])}"
+                      f"{'x' if r.get('target_on') == 'ratio' else ''}" if "target" in r else "")
             lines.append([r["label"] + ref, fmt_value(r["value"]), b.unit,
                           "" if r.get("ratio") is None else f"{r['ratio']:.2f}",
                           target, met, "" if r.get("spread") is None else f"{r['spread']:.2f}"])
@@ -242,7 +264,7 @@ def format_table(suite: Suite, rows: list, checks: list, quick: bool, runs: int)
            f"median of {runs} run{'s' if runs != 1 else ''}, each measurement in a fresh process"
            f"{' (--quick: small N)' if quick else ''}.",
            "ratio = beamish / reference floor (*), or x ^ = side value / the row above; "
-           "spread = max/min over runs.",
+           "spread = max/min over runs; a target ending in x is on the ratio.",
            line(hdr), line(["-" * w for w in widths])]
     for r in body[:-1] if body and body[-1] is None else body:
         out.append("" if r is None else line(r))

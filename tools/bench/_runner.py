@@ -53,6 +53,8 @@ def child_main(suite: Suite, argv: Optional[list] = None) -> None:
         if not isinstance(out, Sample):
             out = Sample(float(out))
         payload = {"value": out.value, "extras": out.extras}
+        if out.waits:
+            payload["cpu_share"] = None
     else:
         check = suite.check(args.check)
         res = check.fn(**(check.quick_params if args.quick else check.params))
@@ -79,16 +81,38 @@ def _spawn_child(suite: Suite, what: list, quick: bool, timeout: float) -> dict:
             # The benchmarks are single-threaded: a child that got much less
             # than one CPU for its wall time was competing with other load.
             cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
-            out["cpu_share"] = cpu / wall if wall > 0 else None
+            out.setdefault("cpu_share", cpu / wall if wall > 0 else None)
             return out
     tail = (cp.stderr or cp.stdout).strip().splitlines()[-6:]
     return {"error": f"exit {cp.returncode}: " + " | ".join(tail)}
 
 
+def _derive(bench, outs: dict) -> dict:
+    """``bench.from_extra``: move the side value ``label`` out of the source
+    runs, with the side values labelled ``"label: name"`` as its own."""
+    src, label = bench.from_extra
+    prefix = label + ": "
+    derived: dict = {}
+    for s in bench.cases:
+        for o in outs[(src, s)]:
+            extras = o.get("extras", {})
+            if "error" in o or label not in extras:
+                derived.setdefault(s, []).append({"error": o.get("error", f"no {label!r} value")})
+                continue
+            value, _unit = extras.pop(label)
+            own = {k[len(prefix):]: extras.pop(k) for k in list(extras) if k.startswith(prefix)}
+            derived.setdefault(s, []).append({"value": value, "extras": own,
+                                              "cpu_share": o.get("cpu_share")})
+    return derived
+
+
 def _measure(suite: Suite, quick: bool, runs: int, only: Optional[set], log) -> tuple:
     benches = [b for b in suite.benches if not only or b.key in only]
     checks = [c for c in suite.checks if not only or c.key in only]
-    jobs = [(b, s) for b in benches for s in b.cases]
+    sources = {b.from_extra[0] for b in benches if b.from_extra}
+    measured = [b for b in suite.benches
+                if b.from_extra is None and (b in benches or b.key in sources)]
+    jobs = [(b, s) for b in measured for s in b.cases]
     outs: dict = {(b.key, s): [] for b, s in jobs}
     total = len(jobs) * runs + len(checks)
     done = 0
@@ -102,9 +126,11 @@ def _measure(suite: Suite, quick: bool, runs: int, only: Optional[set], log) -> 
             shown = out.get("error") or f"{fmt_value(out['value'])} {b.unit}"
             log(f"[{done}/{total}] {suite.name} {b.key} {s} run {rep + 1}: {shown}"
                 f"  ({time.perf_counter() - t0:.1f} s)")
+    derived = {b.key: _derive(b, outs) for b in benches if b.from_extra}
     rows = []
     for b in benches:
-        rows += summarize(suite, b, {s: outs[(b.key, s)] for s in b.cases}, quick)
+        got = derived.get(b.key) or {s: outs[(b.key, s)] for s in b.cases}
+        rows += summarize(suite, b, got, quick)
     checked = []
     for c in checks:
         done += 1
@@ -182,7 +208,10 @@ def run(argv: Optional[list] = None) -> int:
     all_rows, all_checks, tables = [], [], []
     for name in names:
         suite = registry[name]
-        rows, checks = _measure(suite, args.quick, runs, only, log)
+        if suite.measure is not None:
+            rows, checks = suite.measure(args.quick, runs, only, log)
+        else:
+            rows, checks = _measure(suite, args.quick, runs, only, log)
         all_rows += rows
         all_checks += checks
         tables.append(format_table(suite, rows, checks, args.quick, runs))

@@ -1,0 +1,142 @@
+"""The channels suite's floor: the same wire protocol with the least
+machinery gevent allows.
+
+``python -m tools.bench._chan_floor [PORT]`` (0: any free port) runs a
+gevent ``StreamServer``; a connection is one greenlet and one socket, no
+wsproto, no h11, no processes: it reads the upgrade request, answers 101,
+then parses masked client frames itself.  ``phx_join`` adds the socket to
+its topic's list and replies ok; ``heartbeat`` replies ok; ``shout``
+encodes one broadcast frame and ``sendall``s it to every socket of the
+topic from the greenlet that read it (the fan-out loop with nothing
+around it).  Enough for the suite's clients, nothing more: no close
+handshake, no fragmentation, no validation.
+
+Commands on stdin: ``rss`` -> ``rss BYTES`` (after a full collection),
+``stats`` -> ``stats N`` (sockets joined).  Prints ``listening PORT``.
+"""
+from gevent import monkey
+
+monkey.patch_all()
+
+import base64  # noqa: E402
+import gc  # noqa: E402
+import hashlib  # noqa: E402
+import json  # noqa: E402
+import struct  # noqa: E402
+import sys  # noqa: E402
+
+import psutil  # noqa: E402
+from gevent.fileobject import FileObjectPosix  # noqa: E402
+from gevent.server import StreamServer  # noqa: E402
+
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+topics: dict = {}     # topic -> list of sockets
+
+
+def _frame(text: str) -> bytes:
+    data = text.encode()
+    n = len(data)
+    if n < 126:
+        return struct.pack("!BB", 0x81, n) + data
+    if n < 65536:
+        return struct.pack("!BBH", 0x81, 126, n) + data
+    return struct.pack("!BBQ", 0x81, 127, n) + data
+
+
+def _frames(buf: bytearray):
+    """Complete client frames at the start of ``buf`` (consumed): (opcode, payload)."""
+    while len(buf) >= 6:
+        b1 = buf[1] & 0x7F
+        pos = 2
+        if b1 == 126:
+            if len(buf) < 8:
+                return
+            b1, pos = struct.unpack_from("!H", buf, 2)[0], 4
+        elif b1 == 127:
+            if len(buf) < 14:
+                return
+            b1, pos = struct.unpack_from("!Q", buf, 2)[0], 10
+        end = pos + 4 + b1
+        if len(buf) < end:
+            return
+        key = bytes(buf[pos:pos + 4])
+        raw = bytes(buf[pos + 4:end])
+        stream = (key * (b1 // 4 + 1))[:b1]
+        payload = (int.from_bytes(raw, "big") ^ int.from_bytes(stream, "big")).to_bytes(b1, "big")
+        opcode = buf[0] & 0x0F
+        del buf[:end]
+        yield opcode, payload
+
+
+def handle(sock, _addr):
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return
+        buf += chunk
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    key = next(line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
+               if line.lower().startswith(b"sec-websocket-key:"))
+    accept = base64.b64encode(hashlib.sha1(key + _GUID).digest())
+    sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                 b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+    inbuf = bytearray(rest)
+    joined = []
+    try:
+        while True:
+            for opcode, payload in _frames(inbuf):
+                if opcode == 8:
+                    return
+                join_ref, ref, topic, event, body = json.loads(payload)
+                if event == "phx_join":
+                    topics.setdefault(topic, []).append(sock)
+                    joined.append(topic)
+                    sock.sendall(_frame(json.dumps([join_ref, ref, topic, "phx_reply",
+                                                    {"status": "ok", "response": {}}])))
+                elif event == "heartbeat":
+                    sock.sendall(_frame(json.dumps([None, ref, topic, "phx_reply",
+                                                    {"status": "ok", "response": {}}])))
+                elif event == "shout":
+                    frame = _frame(json.dumps([None, None, topic, "shout", body]))
+                    for s in topics.get(topic, ()):
+                        try:
+                            s.sendall(frame)
+                        except OSError:
+                            pass
+            chunk = sock.recv(65536)
+            if not chunk:
+                return
+            inbuf += chunk
+    finally:
+        for topic in joined:
+            topics[topic].remove(sock)
+
+
+def console():
+    me = psutil.Process()
+    for line in FileObjectPosix(0, "r", close=False):
+        cmd = line.strip()
+        if cmd == "rss":
+            gc.collect()
+            out = f"rss {me.memory_info().rss}"
+        elif cmd == "stats":
+            out = f"stats {sum(len(v) for v in topics.values())}"
+        else:
+            out = f"error unknown command {cmd!r}"
+        sys.stdout.write(out + "\n")
+        sys.stdout.flush()
+
+
+def main():
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+    server = StreamServer(("127.0.0.1", port), handle, backlog=1024)
+    server.start()
+    sys.stdout.write(f"listening {server.server_port}\n")
+    sys.stdout.flush()
+    console()
+    server.stop(timeout=1)
+
+
+if __name__ == "__main__":
+    main()
