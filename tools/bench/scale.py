@@ -57,7 +57,7 @@ import psutil
 
 from tools.loadgen import LoadGen, LoadGenError, measure
 
-from ._report import (HIGHER, LOWER, Bench, Sample, Suite, System, format_table, json_line,
+from ._report import (HIGHER, LOWER, Bench, Suite, System, format_table, json_line,
                       register, summarize)
 from ._servers import SECRET, ServerGroup, workers_supported
 

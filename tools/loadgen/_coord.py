@@ -365,6 +365,15 @@ class LoadGen:
         for p in self.procs:
             p.stop()
         self.procs = []
+        # Keep the workers' stderr only when one of them said something.
+        try:
+            if all(os.path.getsize(os.path.join(self.log_dir, f)) == 0
+                   for f in os.listdir(self.log_dir)):
+                for f in os.listdir(self.log_dir):
+                    os.unlink(os.path.join(self.log_dir, f))
+                os.rmdir(self.log_dir)
+        except OSError:
+            pass
 
     def __enter__(self) -> "LoadGen":
         return self
