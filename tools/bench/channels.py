@@ -97,9 +97,9 @@ def _session(kind: str, sockets: int, tries: int, per_process: int) -> Sample:
     try:
         srv, port = _start_server(kind, log_dir)
         nproc = max(1, math.ceil(sockets / per_process))
-        workers = [LineProc([sys.executable, "-m", "tools.bench._chan_clients", str(port),
-                             f"127.0.3.{i + 1}"], f"chan-clients{i}", log_dir)
-                   for i in range(nproc)]
+        for i in range(nproc):
+            workers.append(LineProc([sys.executable, "-m", "tools.bench._chan_clients",
+                                     str(port), f"127.0.3.{i + 1}"], f"chan-clients{i}", log_dir))
         for w in workers:
             w.expect("ready", 30)
         total, errors, _ = workers[0].ask(f"open {WARMUP} {TOPIC}", "opened ", 60)

@@ -41,7 +41,13 @@ its pure parts in-process (issue 5's benchmark).
 
 The nodes run a Tracker (Presence without the ``presence_diff``
 broadcasts; they have no channels to send them to) with
-``broadcast_period`` ``period``; see :mod:`tools.bench._presence_node`.
+``broadcast_period`` ``period``, ``max_silent_periods`` ``silent`` and
+``down_period`` ``down``; see :mod:`tools.bench._presence_node`.  A node
+with nothing to send heartbeats every ``silent + 1`` periods, so its
+peers may take that long to hear that a paused node is back: row 2
+varies between runs with where in that cycle the node was stopped.
+``BEAMISH_BENCH_KEEP_LOGS=1`` keeps the nodes' logs, with every diff
+they reported and when, to see where convergence time goes.
 """
 from __future__ import annotations
 
@@ -78,17 +84,22 @@ class _Cluster:
                  trace: bool = False) -> None:
         self.period = period
         self.redis = Redis(log_dir)
-        self.nodes = []
-        for i in range(NODES):
-            self.nodes.append(LineProc(
-                BEAMISH + ["tools.bench._presence_node", "--name", f"pres{i}@bench",
-                           "--log-level", "WARNING", "--no-control", "--redis", self.redis.url,
-                           "--period", str(period), "--down", str(down),
-                           "--silent", str(silent), "--permdown", str(max(120.0, 20 * down))]
-                + (["--trace"] if trace else []),
-                f"presence-node{i}", log_dir, env={"PYTHONHASHSEED": "0"}))
-        for n in self.nodes:
-            n.expect("ready", 60)
+        self.nodes: list = []
+        try:
+            for i in range(NODES):
+                self.nodes.append(LineProc(
+                    BEAMISH + ["tools.bench._presence_node", "--name", f"pres{i}@bench",
+                               "--log-level", "WARNING", "--no-control",
+                               "--redis", self.redis.url, "--period", str(period),
+                               "--down", str(down), "--silent", str(silent),
+                               "--permdown", str(max(120.0, 20 * down))]
+                    + (["--trace"] if trace else []),
+                    f"presence-node{i}", log_dir, env={"PYTHONHASHSEED": "0"}))
+            for n in self.nodes:
+                n.expect("ready", 60)
+        except BaseException:
+            self.stop()
+            raise
 
     def all(self, line: str, prefix: str, timeout: float = 120.0, nodes=None) -> list:
         """Send ``line`` to every node at once, then collect the answers."""
