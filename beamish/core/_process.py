@@ -452,6 +452,15 @@ def receive(*patterns: Any, timeout: Optional[float] = None, default: Any = _RAI
             return m
 
 
+def _take_head(p: Process) -> Any:
+    """Take the oldest message (the mailbox is not empty)."""
+    p.reds += 1
+    m = p.mq.popleft()
+    if p.scanned:
+        _unindex(p, m)
+    return m
+
+
 def _start_timer(p: Process, timeout: float):
     p.tmo = False
     timer = _loop.timer(timeout)
@@ -477,13 +486,8 @@ def _wait_any(p: Process, timeout: float, default: Any) -> Any:
     try:
         while True:
             _park(p)
-            q = p.mq
-            if q:
-                p.reds += 1
-                m = q.popleft()
-                if p.scanned:
-                    _unindex(p, m)
-                return m
+            if p.mq:
+                return _take_head(p)
             if p.tmo:
                 return _timed_out(default, timeout)
     finally:
