@@ -1,12 +1,14 @@
 """Delta generations: recent deltas merged into a few bounded windows.
 
-A shard keeps a short list of merged deltas of increasing size limits
+A shard keeps a short list of merged deltas, each with a size limit
 (default ``[100, 1000, 10_000]`` entries plus dots).  Every delta it sends or
-receives is pushed into each generation whose range it continues; a
-generation that would outgrow its limit restarts from the previous,
-smaller generation.  When a peer asks for a transfer, the smallest
-generation that fills the peer's whole gap is sent instead of the full
-state, which keeps catch-up after a short outage cheap.
+receives is merged into each generation whose range it continues.  A
+generation whose merge would outgrow its limit restarts from a window that
+ends with the new delta and fits: normally the previous generation merged
+with that delta, so with growing limits the generations hold the newest
+deltas over growing spans of time.  When a peer asks for a transfer, the
+smallest window that fills the peer's whole gap is sent instead of the
+full state, which keeps catch-up after a short outage cheap.
 
 The list of generations is a plain value: :func:`push` and
 :func:`remove_down_replicas` return a new list and never change a delta in
@@ -14,7 +16,7 @@ place.  Receiving a full-state transfer should reset it to ``[]``.
 """
 from __future__ import annotations
 
-from typing import Mapping, Optional, Sequence, Union
+from typing import Iterator, Mapping, Optional, Sequence, Union
 
 from . import _clock, _state
 from ._records import Delta, Entry, Extract, Replica, Tag
@@ -60,6 +62,11 @@ def merge_deltas(a: Delta, b: Delta) -> Optional[Delta]:
                  _clock.upperbound(a.end, b.end))
 
 
+def _empty_window(at: Mapping[Replica, int]) -> Delta:
+    """A delta holding nothing, ending (and starting) at the clock ``at``."""
+    return Delta({}, {}, dict(at), dict(at))
+
+
 def push(generations: Sequence[Delta], delta: Delta,
          max_sizes: Sequence[int] = DEFAULT_MAX_SIZES) -> list[Delta]:
     """Push a sent or received heartbeat ``delta`` into every generation.
@@ -70,25 +77,28 @@ def push(generations: Sequence[Delta], delta: Delta,
     entries were removed.  A shard clears its generations on a transfer
     ack instead.
 
-    An empty list starts every generation at ``delta``.  Generation ``i``
-    becomes its merge with ``delta``; if the ranges leave a gap it stays as
-    it was; if the merge would exceed ``max_sizes[i]`` it is replaced by the
-    newest smaller window that contains ``delta`` (the previous generation's
-    new value, or ``delta`` alone).
+    Generation ``i`` (missing ones count as empty, as in ``[]``) becomes its
+    merge with ``delta`` if that fits ``max_sizes[i]``; if the ranges leave a
+    gap it stays as it was.  If the merge is too big, the generation restarts
+    from the newest window that ends with ``delta`` and fits: the
+    previous generation's merge with ``delta`` (even if that one outgrew
+    its own, smaller limit), an earlier one, or ``delta`` alone.  If not
+    even ``delta`` fits, it restarts empty at ``delta``'s end, so later
+    deltas still continue it.  No generation ever exceeds its limit.
     """
-    if not generations:
-        return [delta for _ in max_sizes]
+    # The windows that end with ``delta`` so far, shortest first, with sizes.
+    windows = [(delta, delta_size(delta))]
     out: list[Delta] = []
-    prev = delta
-    for gen, limit in zip(generations, max_sizes):
-        merged = merge_deltas(gen, delta)
-        if merged is None:
-            out.append(gen)
-        elif delta_size(merged) <= limit:
-            out.append(merged)
-            prev = merged
-        else:
-            out.append(prev)
+    for i, limit in enumerate(max_sizes):
+        if i < len(generations):
+            gen = generations[i]
+            merged = merge_deltas(gen, delta)
+            if merged is None:
+                out.append(gen)
+                continue
+            windows.append((merged, delta_size(merged)))
+        fitting = next((w for w, size in reversed(windows) if size <= limit), None)
+        out.append(_empty_window(delta.end) if fitting is None else fitting)
     return out
 
 
@@ -116,17 +126,34 @@ def filter_delta(delta: Delta, remote_ref: Replica,
         {r: n for r, n in delta.end.items() if r in known})
 
 
+def _windows(generations: Sequence[Delta], pending: Optional[Delta]) -> Iterator[Delta]:
+    """The candidate answers of :func:`extract`, smallest first (lazily, as
+    merging costs the size of a generation)."""
+    if pending is None:
+        yield from generations
+        return
+    # The state keeps adding to its current delta in place: answer with a copy.
+    pending = Delta(dict(pending.values), {r: set(ns) for r, ns in pending.clouds.items()},
+                    dict(pending.start), dict(pending.end))
+    yield pending
+    for gen in generations:
+        # Own events since the last heartbeat are in no generation yet.
+        yield merge_deltas(gen, pending) or gen
+
+
 def extract(state: _state.State, generations: Sequence[Delta], remote_ref: Replica,
             remote_context: Mapping[Replica, int]) -> Union[Delta, Extract]:
     """What to send ``remote_ref`` (clock ``remote_context``) for a transfer.
 
     Its *gap* is every replica it knows, other than itself, on which this
-    state's clock is ahead of its clock.  The smallest generation whose range
+    state's clock is ahead of its clock.  The first window whose range
     covers the whole gap (starts at or before the requester's count and ends
     at or after ours, for each replica of the gap) is sent, filtered; with no
-    gap or no such generation, the full state is extracted.  Own events not
-    yet sent in a heartbeat (the state's current delta) are added to each
-    candidate generation first.
+    gap or no such window, the full state is extracted.  The windows, in
+    order: the own events not yet sent in a heartbeat (the state's current
+    delta) alone, then each generation with those events added.  A window
+    that ends where the requester already is, or names none of the gap's
+    replicas, therefore never answers.
     """
     gap: dict[Replica, tuple[int, int]] = {}
     for r, have in remote_context.items():
@@ -134,11 +161,7 @@ def extract(state: _state.State, generations: Sequence[Delta], remote_ref: Repli
         if r != remote_ref and ours > have:
             gap[r] = (have, ours)
     if gap:
-        pending = state.delta if _state.has_delta(state) else None
-        for gen in generations:
-            if pending is not None:
-                # Own events since the last heartbeat are in no generation yet.
-                gen = merge_deltas(gen, pending) or gen
+        for gen in _windows(generations, state.delta if _state.has_delta(state) else None):
             start, end = gen.start, gen.end
             if all(r in start and start[r] <= have and end[r] >= ours
                    for r, (have, ours) in gap.items()):
