@@ -12,7 +12,9 @@ The supervision tree (one_for_one)::
     PubSub "chat"                     local, the host relay (--workers), or Redis
     Presence "chat_presence"          who is online, replicated over the PubSub
     Registry "chat_rooms"             room name -> room process
-    DynamicSupervisor "chat_room_sup" one Room GenServer per room, on demand
+    DynamicSupervisor "chat_room_sup" one Room GenServer per room, on demand,
+                                      at most --max-rooms; an idle room stops
+    RoomStarter "chat_room_starter"   starts rooms, --rooms-per-user a minute
     Endpoint                          /socket (UserSocket), /api/token, static/
 """
 from __future__ import annotations
@@ -25,6 +27,7 @@ from beamish.channels import Endpoint
 from beamish.presence import Presence
 from beamish.pubsub import PubSub, default_adapter
 
+from .room import RoomStarter
 from .socket import UserSocket, token_handler
 from . import settings
 
@@ -42,6 +45,13 @@ def add_arguments(parser):
     parser.add_argument("--secret", default=os.environ.get("BEAMISH_CHAT_SECRET"),
                         help="token signing secret (the same on every node of a cluster)")
     parser.add_argument("--history", type=int, default=50, help="messages kept per room")
+    parser.add_argument("--room-idle", type=float, default=60.0,
+                        help="seconds after which a room nobody is in and nobody posts to "
+                             "stops (its history goes with it)")
+    parser.add_argument("--rooms-per-user", type=int, default=10,
+                        help="rooms one user may start per minute")
+    parser.add_argument("--max-rooms", type=int, default=1000,
+                        help="rooms open at once on this node")
     parser.add_argument("--presence-period", type=float, default=1.5,
                         help="presence heartbeat period in seconds")
     parser.add_argument("--down-period", type=float, default=None,
@@ -63,7 +73,13 @@ def children(config):
         Presence.child_spec(settings.PRESENCE, pubsub=settings.PUBSUB, **presence_opts),
         Registry.child_spec(keys="unique", name=settings.ROOMS, partitions=2),
         ChildSpec(id="rooms", start=DynamicSupervisor.start_link,
-                  kwargs={"name": settings.ROOM_SUP}, type="supervisor", shutdown="infinity"),
+                  kwargs={"name": settings.ROOM_SUP, "max_children": config.max_rooms},
+                  type="supervisor", shutdown="infinity"),
+        RoomStarter.child_spec(name=settings.ROOM_STARTER),
+        # WebSocket origin checking: the page and /socket are served from
+        # this one Endpoint, so the browser's Origin is the Endpoint's own.
+        # Origins to allow besides (a proxy's host name) go here, as the
+        # Endpoint's origin option.
         Endpoint.child_spec(host=config.host, port=config.port, pubsub=settings.PUBSUB,
                             sockets={"/socket": UserSocket}, static=STATIC,
                             handlers={"/api/token": token_handler},

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import unicodedata
 
 from beamish import node, send
 from beamish import self as self_pid
@@ -12,11 +13,66 @@ from beamish.presence import list_presence, track, update_presence
 
 from . import room, settings
 
-NAME = re.compile(r"^[\w .\-]{1,32}$")
+#: What a user or room name may contain (checked whole: no trailing newline).
+NAME = re.compile(r"[\w .\-]{1,32}")
+NAME_RULE = "1 to 32 letters, digits, spaces, dots or dashes"
+#: Characters that are letters to Unicode but show as blank (Hangul fillers),
+#: so "\u3164" would pass for an empty name and "bob\u3164" for "bob".
+FILLERS = frozenset("\u115f\u1160\u3164\uffa0")
+#: Invisible or unprintable categories: controls, format characters (zero
+#: width, bidi controls), line and paragraph separators, private use,
+#: surrogates and unassigned code points.
+HIDDEN = frozenset(("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"))
 MAX_BODY = 500
 STATUSES = ("online", "away", "typing")
-#: Messages a user may post per second in one room (a token bucket).
+#: Messages a user may post per second in one room (and the burst allowed).
 POST_RATE = 5.0
+#: Status changes a user may make per second in one room, and the burst
+#: allowed: a burst of typing/online/away is fine, a flood is refused.
+STATUS_RATE, STATUS_BURST = 1.0, 4
+
+
+def name_problem(name, what: str):
+    r"""Why ``name`` may not be a user or room name (None if it may).
+
+    Names are refused, never rewritten: a room name is the client's topic,
+    which the server cannot change under it, and a user's token carries
+    exactly the name the page sent and shows.  So they must already be in
+    Unicode NFKC form (the page normalises before sending): one name has
+    one spelling, and fullwidth or compatibility look-alikes of a name are
+    not a second name.  Invisible characters, blank-looking letters and
+    surrounding whitespace are refused, so that "lobby\n" or "bob\u200b"
+    is not a second "lobby" or "bob".
+    """
+    if not isinstance(name, str) or not name:
+        return f"a {what} name is {NAME_RULE}"
+    if name != name.strip():
+        return f"a {what} name may not start or end with whitespace"
+    if any(c in FILLERS or unicodedata.category(c) in HIDDEN for c in name):
+        return f"a {what} name may not contain control or invisible characters"
+    if not unicodedata.is_normalized("NFKC", name):
+        return f"a {what} name must be in Unicode NFKC form"
+    if not NAME.fullmatch(name):
+        return f"a {what} name is {NAME_RULE}"
+    return None
+
+
+class Bucket:
+    """A token bucket: ``rate`` actions a second on average, ``burst`` at once."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens, self.stamp = burst, time.monotonic()
+
+    def take(self) -> bool:
+        """Spend one token if there is one (a refused action spends nothing)."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
 
 
 def token_handler(method: str, info) -> tuple:
@@ -24,33 +80,44 @@ def token_handler(method: str, info) -> tuple:
 
     (A real app would authenticate here; the chat only checks the name.)
     """
-    name = (info.query.get("name") or "").strip()
+    name = info.query.get("name") or ""
     if method not in ("GET", "HEAD"):
         return 405, "application/json", b'{"error":"use GET"}'
-    if not NAME.match(name):
-        return 400, "application/json", json.dumps(
-            {"error": "a name is 1 to 32 letters, digits, spaces, dots or dashes"}).encode()
+    problem = name_problem(name, "user")
+    if problem:
+        return 400, "application/json", json.dumps({"error": problem}).encode()
     token = sign(settings.secret, settings.TOKEN_SALT, name)
     return 200, "application/json", json.dumps({"token": token, "name": name}).encode()
 
 
 class RoomChannel(Channel):
-    """``room:NAME``: messages, history on join, presence with a status."""
+    """``room:NAME``: messages, history on join, presence with a status.
+
+    Each channel rate-limits its own posts and status changes (a token
+    bucket each); a refused one gets ``{"reason": "slow down"}`` and is
+    neither broadcast nor tracked.
+    """
 
     def join(self, topic, payload):
         name = topic.split(":", 1)[1]
-        if not NAME.match(name):
-            return ("error", {"reason": "bad room name"})
+        problem = name_problem(name, "room")
+        if problem:
+            return ("error", {"reason": problem})
+        try:
+            messages = room.join(name, self.assigns["user"], self_pid())
+        except room.RoomRefused as e:
+            return ("error", {"reason": str(e)})
         self.room = name
-        self.tokens, self.stamp = POST_RATE, time.monotonic()
+        self.posts = Bucket(POST_RATE, POST_RATE)
+        self.statuses = Bucket(STATUS_RATE, STATUS_BURST)
+        self.status = "online"
         send(self_pid(), "after_join")
-        return ("ok", {"messages": room.history(name), "user": self.assigns["user"],
-                       "node": node()})
+        return ("ok", {"messages": messages, "user": self.assigns["user"], "node": node()})
 
     def handle_info(self, msg):
         if msg == "after_join":
             track(settings.PRESENCE, self_pid(), self.topic, self.assigns["user"],
-                  {"status": "online", "online_at": int(time.time())})
+                  {"status": self.status, "online_at": int(time.time())})
             self.push("presence_state", list_presence(settings.PRESENCE, self.topic))
             return None
         return super().handle_info(msg)
@@ -59,13 +126,21 @@ class RoomChannel(Channel):
         if event == "new_msg":
             return self._new_msg(payload)
         if event == "status":
-            status = payload.get("status") if isinstance(payload, dict) else None
-            if status not in STATUSES:
-                return ("error", {"reason": f"status must be one of {', '.join(STATUSES)}"})
-            update_presence(settings.PRESENCE, self_pid(), self.topic, self.assigns["user"],
-                            lambda meta: {**meta, "status": status})
-            return ("ok", {})
+            return self._status(payload)
         return ("error", {"reason": f"unknown event {event!r}"})
+
+    def _status(self, payload):
+        status = payload.get("status") if isinstance(payload, dict) else None
+        if status not in STATUSES:
+            return ("error", {"reason": f"status must be one of {', '.join(STATUSES)}"})
+        if status == self.status:
+            return ("ok", {})   # nothing changes, so nothing is sent to the room
+        if not self.statuses.take():
+            return ("error", {"reason": "slow down"})
+        self.status = status
+        update_presence(settings.PRESENCE, self_pid(), self.topic, self.assigns["user"],
+                        lambda meta: {**meta, "status": status})
+        return ("ok", {})
 
     def _new_msg(self, payload):
         body = payload.get("body") if isinstance(payload, dict) else None
@@ -76,12 +151,8 @@ class RoomChannel(Channel):
             return ("error", {"reason": "empty message"})
         if len(body) > MAX_BODY:
             return ("error", {"reason": f"message longer than {MAX_BODY} characters"})
-        now = time.monotonic()
-        self.tokens = min(POST_RATE, self.tokens + (now - self.stamp) * POST_RATE)
-        self.stamp = now
-        if self.tokens < 1:
+        if not self.posts.take():
             return ("error", {"reason": "slow down"})
-        self.tokens -= 1
         msg = {"user": self.assigns["user"], "body": body, "at": int(time.time() * 1000)}
         self.broadcast("new_msg", msg)
         return ("ok", {})
@@ -96,6 +167,8 @@ class UserSocket(Socket):
                           max_age=settings.TOKEN_MAX_AGE)
         except TokenError:
             return False
+        if name_problem(user, "user"):
+            return False   # signed before names were checked as they are now
         return {"user": user}
 
     def id(self, assigns):

@@ -42,7 +42,7 @@ const session = {
 // ---- logging in -----------------------------------------------------------
 
 async function login() {
-  const name = $("name").value.trim();
+  const name = $("name").value.normalize("NFKC").trim();   // the server takes names in NFKC form only
   if (!name) { showError("pick a name first"); $("name").focus(); return; }
   $("login").disabled = true;
   try {
@@ -96,7 +96,7 @@ function enter() {
 
 // ---- the room -------------------------------------------------------------
 
-function roomName() { return $("room").value.trim() || "lobby"; }
+function roomName() { return $("room").value.normalize("NFKC").trim() || "lobby"; }
 
 function joinRoom(room) {
   const topic = `room:${room}`;
@@ -163,7 +163,11 @@ function syncStatus() {
   if (!channel || channel.state !== "joined" || status === session.sentStatus) return;
   session.sentStatus = status;
   channel.push("status", { status })
-    .receive("error", ({ reason } = {}) => console.warn("status not updated:", reason));
+    .receive("error", ({ reason } = {}) => {
+      // refused (too many changes): the server kept the old one, so send again next time
+      if (session.channel === channel && session.sentStatus === status) session.sentStatus = null;
+      console.warn("status not updated:", reason);
+    });
 }
 
 function setTyping(typing) {
