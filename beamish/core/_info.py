@@ -14,7 +14,7 @@ from typing import Any, Optional
 from greenlet import getcurrent
 
 from ._ids import Pid
-from ._process import Process, _lookup, _procs, _NO_EXIT
+from ._process import Process, _lookup, _monitor_key, _procs, _NO_EXIT
 from ._records import MonitorInfo, ProcessInfo
 
 __all__ = ["processes", "process_info", "process_count"]
@@ -131,7 +131,8 @@ def process_info(pid: Pid, *, messages: bool = False, stack: bool = False) -> Op
     if proc.g is not None and getattr(proc.g, "_bproc", None) is not proc:
         frame = None  # not started yet: the greenlet's frames are the pool's
     user = _user_frame(frame) if frame is not None else None
-    monitors = tuple(MonitorInfo(ref, target) for ref, target in (proc.monitors or {}).items())
+    monitors = tuple(MonitorInfo(ref, _monitor_key(entry))
+                     for ref, entry in (proc.monitors or {}).items())
     return ProcessInfo(
         pid=proc.pid,
         status=_status(proc),

@@ -58,6 +58,11 @@ _hub = get_hub()
 _loop = _hub.loop
 _run_callback = _loop.run_callback
 _hub_switch = _hub.switch
+#: libev caches "now" once per loop iteration, so a process that computed
+#: for a while without yielding would start its timers from a stale clock
+#: (and they would fire early, even at once).  Every timer the runtime arms
+#: refreshes the clock first: one clock read, far cheaper than the timer.
+_update_now = _loop.update_now
 
 _NO_EXIT = object()   # Process.exit_ when no exit signal is pending
 _TIMEOUT = object()   # what a receive timer switches in with
@@ -96,7 +101,7 @@ class Process:
         self.exit_ = _NO_EXIT
         self.trap = False
         self.links = None         # set of Pid
-        self.monitors = None      # {Ref: target Pid or (name, node)} this process holds
+        self.monitors = None      # {Ref: target Pid or _ByName} this process holds
         self.monitored_by = None  # {Ref: watcher Pid}
         self.name = None
         self.reds = 0
@@ -462,8 +467,11 @@ def _take_head(p: Process) -> Any:
 
 
 def _start_timer(p: Process, timeout: float):
+    """Arm ``p``'s receive timer: ``timeout`` seconds from now (Erlang
+    measures an ``after`` from the receive, not from the loop's last tick)."""
     p.tmo = False
     timer = _loop.timer(timeout)
+    _update_now()
     timer.start(_on_timer, p)
     return timer
 
@@ -617,7 +625,7 @@ def _end_call_monitor(p: Process, ref: Ref) -> None:
         _unalias(p, ref)
     key = p.monitors.pop(ref, None) if p.monitors else None
     if key is not None:
-        target = _lookup(key)
+        target = _monitor_target(key)
         if target is not None and target.monitored_by:
             target.monitored_by.pop(ref, None)
     elif p.mq:
@@ -747,6 +755,32 @@ def process_flag(flag: str, value: Any) -> Any:
 
 
 # ------------------------------------------------------- links and monitors
+class _ByName:
+    """What a watcher holds for a monitor taken by registered name.
+
+    ``key`` is the ``(name, node)`` its DOWN reports; ``pid`` is the process
+    the name stood for when the monitor was set.  The monitor stays bound to
+    that process (as Erlang's), so ``demonitor`` and the watcher's end find
+    it even after the name is unregistered or taken by another process.
+    """
+
+    __slots__ = ("key", "pid")
+
+    def __init__(self, key: tuple, pid: Pid) -> None:
+        self.key = key
+        self.pid = pid
+
+
+def _monitor_target(entry: Any) -> Optional[Process]:
+    """The live process a ``monitors`` entry watches, or None."""
+    return _lookup(entry if entry.__class__ is Pid else entry.pid)
+
+
+def _monitor_key(entry: Any) -> Any:
+    """What a ``monitors`` entry reports: a pid, or ``(name, node)``."""
+    return entry.key if entry.__class__ is _ByName else entry
+
+
 def _add_link(a: Process, b: Process) -> None:
     if a.links is None:
         a.links = set()
@@ -797,7 +831,7 @@ def _add_monitor(watcher: Process, target: Optional[Process], key: Any,
             _unalias(watcher, ref)
         _deliver(watcher, Down(ref, key, "noproc"))
         return ref
-    watcher.monitors[ref] = key
+    watcher.monitors[ref] = key if key.__class__ is Pid else _ByName(key, target.pid)
     if target.monitored_by is None:
         target.monitored_by = {}
     target.monitored_by[ref] = watcher.pid
@@ -814,8 +848,8 @@ def _demonitor_as(watcher: Process, ref: Ref) -> None:
     """Remove ``watcher``'s monitor ``ref`` and any DOWN of it already queued."""
     if watcher.monitors:
         key = watcher.monitors.pop(ref, None)
-        if key is not None and key.__class__ is Pid:
-            target = _lookup(key)
+        if key is not None:
+            target = _monitor_target(key)
             if target is not None and target.monitored_by:
                 target.monitored_by.pop(ref, None)
     _remove_first(watcher, ("DOWN", ref, ANY, ANY, ANY))
@@ -852,7 +886,7 @@ def demonitor(ref: Ref, flush: bool = False) -> bool:
     if me.monitors:
         key = me.monitors.pop(ref, None)
         if key is not None:
-            target = _lookup(key) if key.__class__ is Pid else _names.get(key[0])
+            target = _monitor_target(key)
             if target is not None and target.monitored_by:
                 target.monitored_by.pop(ref, None)
     if flush:
@@ -921,9 +955,7 @@ def _terminate(proc: Process, reason: Any) -> None:
     proc.args = proc.kwargs = None
     if monitors:
         for ref, key in monitors.items():
-            target = _lookup(key) if key.__class__ is Pid else None
-            if target is None and key.__class__ is not Pid:
-                target = _names.get(key[0])
+            target = _monitor_target(key)
             if target is not None and target.monitored_by:
                 target.monitored_by.pop(ref, None)
     if links:
@@ -936,10 +968,9 @@ def _terminate(proc: Process, reason: Any) -> None:
         for ref, watcher in monitored_by.items():
             w = _lookup(watcher)
             if w is not None and w.alive:
-                if w.monitors:
-                    key = w.monitors.pop(ref, pid)
-                else:
-                    key = pid
+                key = w.monitors.pop(ref, pid) if w.monitors else pid
+                if key.__class__ is _ByName:
+                    key = key.key
                 if w.aliases:
                     _unalias(w, ref)
                 _deliver(w, Down(ref, key, reason))
@@ -1026,9 +1057,11 @@ def _fire(tref: TimerRef, dest: Any, msg: Any) -> None:
 
 
 def send_after(delay: float, dest: Any, msg: Any) -> TimerRef:
-    """Send ``msg`` to ``dest`` after ``delay`` seconds (erlang:send_after)."""
+    """Send ``msg`` to ``dest`` after ``delay`` seconds (erlang:send_after),
+    counted from this call."""
     timer = _loop.timer(max(0.0, delay))
     tref = TimerRef(timer)
+    _update_now()
     timer.start(_fire, tref, dest, msg)
     return tref
 

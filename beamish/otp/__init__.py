@@ -1,7 +1,7 @@
 """OTP behaviours: GenServer, supervisors, tasks, registries, applications."""
 from ._dynamic_supervisor import DynamicSupervisor
-from ._errors import (AlreadyRegistered, CallExit, CallTimeout, StartError, SupervisorError,
-                      TaskExit, TaskTimeout, UnknownRegistry)
+from ._errors import (AlreadyRegistered, AlreadyStarted, CallExit, CallTimeout, StartError,
+                      SupervisorError, TaskExit, TaskTimeout, UnknownRegistry)
 from ._gen_server import IGNORE, GenServer, NoReply, Reply, Stop, call, cast, reply, stop
 from ._registry import Registry
 from ._supervisor import (ChildSpec, Supervisor, child_spec, count_children, delete_child,
@@ -14,6 +14,6 @@ __all__ = [
     "NoReply", "Reply", "StartError", "Stop", "Supervisor", "SupervisorError", "call", "cast",
     "child_spec", "count_children", "delete_child", "reply", "restart_child", "start_child",
     "stop", "terminate_child", "which_children",
-    "AlreadyRegistered", "Registry", "Task", "TaskExit", "TaskSupervisor", "TaskTimeout",
-    "UnknownRegistry",
+    "AlreadyRegistered", "AlreadyStarted", "Registry", "Task", "TaskExit", "TaskSupervisor",
+    "TaskTimeout", "UnknownRegistry",
 ]

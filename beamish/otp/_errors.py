@@ -5,8 +5,8 @@ from typing import Any
 
 from ..core._errors import BadArg, BeamishError, Exit, NameTaken
 
-__all__ = ["AlreadyRegistered", "CallExit", "CallTimeout", "StartError", "SupervisorError",
-           "TaskExit", "TaskTimeout", "UnknownRegistry"]
+__all__ = ["AlreadyRegistered", "AlreadyStarted", "CallExit", "CallTimeout", "StartError",
+           "SupervisorError", "TaskExit", "TaskTimeout", "UnknownRegistry"]
 
 
 class CallExit(Exit):
@@ -44,6 +44,16 @@ class SupervisorError(BeamishError):
     def __init__(self, reason: Any) -> None:
         super().__init__(reason if isinstance(reason, str) else repr(reason))
         self.reason = reason
+
+
+class AlreadyStarted(SupervisorError):
+    """``start_child`` of an id whose child is running: ``pid`` is that
+    child.  ``reason`` is ``("already_started", pid)``, as OTP's
+    ``{error, {already_started, Child}}``."""
+
+    def __init__(self, pid: Any) -> None:
+        super().__init__(("already_started", pid))
+        self.pid = pid
 
 
 class AlreadyRegistered(NameTaken):

@@ -15,7 +15,8 @@ a value              ``handle_call``: reply with it.  Other callbacks: carry on
 ``NoReply(...)``     no reply now (``handle_call`` replies later with
                      ``reply(from_, v)``); options ``timeout=``, ``continue_=``
 ``Stop(reason)``     stop with ``reason``, after ``terminate``; in
-                     ``handle_call``, ``Stop(reason, reply=v)`` replies first
+                     ``handle_call``, ``Stop(reason, reply=v)`` replies once
+                     ``terminate`` has returned (as OTP)
 ``IGNORE``           ``init`` only: do not start; ``start_link`` returns None
 ===================  =========================================================
 
@@ -54,7 +55,8 @@ from ..core import _process
 from ..core._errors import Exit
 from ..core._ids import Pid
 from ..core._pattern import ANY
-from ..core._process import _current, demonitor, monitor, receive, send, spawn_opt, unlink
+from ..core._process import (_NO_EXIT, _current, demonitor, monitor, receive, send, spawn_opt,
+                             unlink)
 from ..core._ids import make_ref
 from ..core._records import Down, ExitMsg
 from ._errors import CallExit, CallTimeout, StartError
@@ -87,7 +89,8 @@ class NoReply:
 
 @dataclass(frozen=True, slots=True)
 class Stop:
-    """Callback result: stop with ``reason`` (``handle_call`` may reply first)."""
+    """Callback result: stop with ``reason`` (``handle_call`` may also reply,
+    after ``terminate``)."""
 
     reason: Any = "normal"
     reply: Any = _NOTHING
@@ -142,8 +145,10 @@ class GenServer:
         raise NotImplementedError(f"{type(self).__name__} has no handle_continue for {arg!r}")
 
     def terminate(self, reason: Any) -> None:
-        """Runs on ``stop``, on a ``Stop`` result, after a callback crash,
-        and on the parent's shutdown signal when the server traps exits."""
+        """Runs on ``stop``, on a ``Stop`` result, when a callback fails (an
+        exception, its own ``exit(reason)``, a failed nested ``call``), and
+        on the parent's exit signal when the server traps exits.  An exit
+        signal that is not trapped ends the server without it (as OTP)."""
 
     # ------------------------------------------------------------- starting
     @classmethod
@@ -157,7 +162,9 @@ class GenServer:
 
     @classmethod
     def start(cls, *args: Any, name: Any = None, **kwargs: Any) -> Optional[Pid]:
-        """As :meth:`start_link`, without the link."""
+        """As :meth:`start_link`, without the link.  The server is then its
+        own parent (as OTP's): the starter's exit signals are not its
+        parent's, so a trapping server gets them in ``handle_info``."""
         return _start(cls, args, kwargs, name, link=False)
 
     @classmethod
@@ -200,20 +207,23 @@ def start(cls: type, *args: Any, name: Any = None, **kwargs: Any) -> Optional[Pi
 
 
 # ------------------------------------------------------------ server loop
-def _server_main(cls: type, args: tuple, kwargs: dict, parent: Pid, ack_ref: Any, name: Any,
+def _server_main(cls: type, args: tuple, kwargs: dict, starter: Pid, ack_ref: Any, name: Any,
                  linked: bool) -> None:
     me = _current()
+    # The starter learns the outcome of init; the parent is whose exit
+    # signal stops the server: the starter if linked, else no one but itself.
+    parent = starter if linked else me.pid
     if name is not None:
         try:
             register_name(name, me.pid)
         except Exception as e:
             if linked:
-                unlink(parent)
+                unlink(starter)
             try:
                 holder = resolve_name(name)
             except Exception:
                 holder = None
-            send(parent, (_ACK, ack_ref, ("error", ("already_started", holder or e))))
+            send(starter, (_ACK, ack_ref, ("error", ("already_started", holder or e))))
             return
     server = cls.__new__(cls)
     try:
@@ -222,18 +232,18 @@ def _server_main(cls: type, args: tuple, kwargs: dict, parent: Pid, ack_ref: Any
         raise
     except Exception as e:
         if linked:
-            unlink(parent)
-        send(parent, (_ACK, ack_ref, ("error", e)))
+            unlink(starter)
+        send(starter, (_ACK, ack_ref, ("error", e)))
         raise
     if res is IGNORE or isinstance(res, Stop):
         if linked:
-            unlink(parent)
+            unlink(starter)
         if res is IGNORE:
-            send(parent, (_ACK, ack_ref, ("ignore", None)))
+            send(starter, (_ACK, ack_ref, ("ignore", None)))
             return
-        send(parent, (_ACK, ack_ref, ("error", res.reason)))
+        send(starter, (_ACK, ack_ref, ("error", res.reason)))
         raise Exit(res.reason)
-    send(parent, (_ACK, ack_ref, ("ok", me.pid)))
+    send(starter, (_ACK, ack_ref, ("ok", me.pid)))
     timeout = None
     cont = _NOTHING
     if isinstance(res, NoReply):
@@ -242,8 +252,13 @@ def _server_main(cls: type, args: tuple, kwargs: dict, parent: Pid, ack_ref: Any
 
 
 class _Stopping(Exception):
-    def __init__(self, reason: Any) -> None:
+    """A callback asked to stop: with ``reason``, and for a ``handle_call``
+    ``Stop(reason, reply=v)``, replying ``v`` to ``from_`` after terminate."""
+
+    def __init__(self, reason: Any, from_: Any = None, reply: Any = _NOTHING) -> None:
         self.reason = reason
+        self.from_ = from_
+        self.reply = reply
 
 
 def _loop(server: GenServer, me: Any, parent: Pid, timeout: Optional[float], cont: Any) -> None:
@@ -273,9 +288,7 @@ def _loop(server: GenServer, me: Any, parent: Pid, timeout: Optional[float], con
                     elif cls is NoReply:
                         timeout, cont = res.timeout, res.continue_
                     elif cls is Stop:
-                        if res.reply is not _NOTHING:
-                            reply(from_, res.reply)
-                        raise _Stopping(res.reason)
+                        raise _Stopping(res.reason, from_, res.reply)
                     else:
                         reply(from_, res)
                         timeout = None
@@ -289,12 +302,26 @@ def _loop(server: GenServer, me: Any, parent: Pid, timeout: Optional[float], con
                 raise _Stopping(msg.reason)
             timeout, cont = _after(server.handle_info(msg), None)
     except _Stopping as s:
-        _terminate(server, s.reason, msg)
+        try:
+            _terminate(server, s.reason, msg)
+        finally:
+            # OTP replies to {stop, Reason, Reply, State} after terminate,
+            # whether or not terminate succeeds.
+            if s.reply is not _NOTHING:
+                reply(s.from_, s.reply)
         raise Exit(s.reason) from None
     except Exit as e:
-        # An exit signal while not trapping: OTP does not run terminate.
+        if me.exit_ is not _NO_EXIT:
+            # An exit signal from outside, not trapped: the server dies at
+            # once, without terminate (as OTP).
+            raise
+        # The callback's own exit(reason), or a nested call or task await
+        # that failed: a callback failure like any other.
+        _terminate(server, e.reason, msg)
         raise
     except Exception as e:
+        if me.exit_ is not _NO_EXIT:
+            raise   # killed meanwhile: the signal's reason wins, no terminate
         _terminate(server, e, msg)
         raise
 
@@ -384,13 +411,16 @@ def stop(server: Any, reason: Any = "normal", timeout: Optional[float] = None) -
     """Stop ``server`` with ``reason``, after its ``terminate``; waits for it.
 
     Raises:
-        CallExit: the server was not alive (``"noproc"``) or ended with
-            another reason.
+        CallExit: the server was not alive (``"noproc"``), ended with
+            another reason, or is the caller itself (``"calling_self"``:
+            it would wait for its own end for ever, so OTP refuses).
         CallTimeout: it did not end within ``timeout`` seconds.
     """
     pid = _whereis(server)
     if pid is None:
         raise CallExit("noproc", server, ("stop", reason))
+    if pid == _current().pid:
+        raise CallExit("calling_self", server, ("stop", reason))
     ref = monitor(pid)
     send(pid, (_STOP, reason))
     msg = receive(("DOWN", ref, ANY, ANY, ANY), timeout=timeout, default=_NOTHING)

@@ -8,6 +8,9 @@ GenServer subclass, ``(cls, *args)``, a dict).  Strategies:
 ``one_for_all``   stop all the others (in reverse order), restart all in order;
 ``rest_for_one``  stop the children started after it, restart it and them.
 
+A ``temporary`` child is never restarted: one stopped because a sibling
+failed is removed from the children, as in OTP.
+
 Restart intensity: more than ``max_restarts`` restarts within
 ``max_seconds`` and the supervisor stops its children and exits with
 ``"shutdown"``, so its own supervisor sees it fail (escalation).
@@ -41,7 +44,7 @@ from ..core._pattern import ANY
 from ..core._process import (_current, _remove_first, demonitor, exit, monitor, process_flag,
                              receive, unlink)
 from ..core._records import ExitMsg
-from ._errors import StartError, SupervisorError
+from ._errors import AlreadyStarted, StartError, SupervisorError
 from ._gen_server import GenServer, NoReply, Reply, Stop, call
 
 log = logging.getLogger(__name__)
@@ -239,6 +242,12 @@ class Supervisor(GenServer):
             else:
                 group = self._children[idx:]
             self._stop_children([c for c in group if c is not child])
+            # A temporary child is never restarted, not even when a sibling's
+            # restart stopped it: it leaves the child list (as OTP's).
+            dropped = [c for c in group if c is not child and c.spec.restart == "temporary"]
+            for c in dropped:
+                self._children.remove(c)
+            group = [c for c in group if c not in dropped]
             failed = None
             for c in group:
                 try:
@@ -280,7 +289,10 @@ class Supervisor(GenServer):
             return {c.spec.id: c.restarts for c in self._children}
         if op == "start_child":
             spec = child_spec(request[1])
-            if self._find(spec.id) is not None:
+            existing = self._find(spec.id)
+            if existing is not None:
+                if existing.pid is not None:
+                    return ("error", ("already_started", existing.pid))
                 return ("error", "already_present")
             child = _Child(spec)
             try:
@@ -324,6 +336,8 @@ class Supervisor(GenServer):
 def _checked(result: Any) -> Any:
     status, value = result
     if status != "ok":
+        if value.__class__ is tuple and len(value) == 2 and value[0] == "already_started":
+            raise AlreadyStarted(value[1])
         raise SupervisorError(value)
     return value
 
@@ -339,7 +353,13 @@ def count_children(sup: Any) -> dict:
 
 
 def start_child(sup: Any, spec: Any) -> Optional[Pid]:
-    """Add and start a child; returns its pid.  Raises SupervisorError."""
+    """Add and start a child; returns its pid.
+
+    Raises:
+        AlreadyStarted: a child with that id is running (``.pid`` is it).
+        SupervisorError: otherwise refused: ``"already_present"`` (a
+            stopped child has that id), or the child failed to start.
+    """
     return _checked(call(sup, ("start_child", spec), None))
 
 

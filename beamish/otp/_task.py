@@ -121,9 +121,13 @@ class Task:
         once with ``timeout="brutal_kill"``), kill it if it has not ended
         within ``timeout`` seconds, and wait until it has.
 
-        Returns ``("ok", result)`` if the result arrived meanwhile,
-        ``("exit", reason)`` if the task had already ended for another
-        reason, else None.  Works after an ``await_`` timeout too.
+        As Elixir's ``Task.shutdown``: returns ``("ok", result)`` if the
+        result arrived meanwhile; else None if the task ended as asked
+        (``"shutdown"``, or ``"killed"`` for ``"brutal_kill"``); else
+        ``("exit", reason)``, which includes ``("exit", "killed")`` for a
+        task killed because it outlived ``timeout``, and ``("exit",
+        "noproc")`` for a task whose end was already seen (awaited or
+        yielded).  Works after an ``await_`` timeout too.
         """
         _check_owner(task)
         pid, ref = task.pid, task.ref
@@ -131,18 +135,24 @@ class Task:
         # ``ref`` is gone after an await_ timeout: watch the end anew.
         watch = monitor(pid)
         brutal = timeout == "brutal_kill"
+        asked = "killed" if brutal else "shutdown"
         exit(pid, "kill" if brutal else "shutdown")
-        ends = ((ref, ANY), ("DOWN", ref, ANY, ANY, ANY), ("DOWN", watch, ANY, ANY, ANY))
-        msg = receive(*ends, timeout=None if brutal else timeout, default=_NOTHING)
-        if msg is _NOTHING:
+        end = ("DOWN", watch, ANY, ANY, ANY)
+        down = receive(end, timeout=None if brutal else timeout, default=_NOTHING)
+        if down is _NOTHING:
             exit(pid, "kill")
-            msg = receive(*ends)
+            down = receive(end)
+        reason = down.reason
+        if reason == "noproc":
+            # Ended before we watched: its own monitor's DOWN, if still
+            # queued, tells how; if that was consumed, nothing can.
+            down = _take(("DOWN", ref, ANY, ANY, ANY))
+            reason = "noproc" if down is None else down.reason
         demonitor(ref, flush=True)
-        demonitor(watch, flush=True)
-        if msg.__class__ is not Down:
-            return ("ok", msg[1])
-        reason = msg.reason
-        if reason.__class__ is str and reason in ("shutdown", "killed", "noproc"):
+        result = _take((ref, ANY))
+        if result is not None:
+            return ("ok", result[1])
+        if reason.__class__ is str and reason == asked:
             return None
         return ("exit", reason)
 
@@ -173,6 +183,11 @@ class _ReplyTo:
 
     def __init__(self) -> None:
         self.ref: Optional[Ref] = None
+
+
+def _take(pattern: Any) -> Any:
+    """The first queued message matching ``pattern``, removed; or None."""
+    return receive(pattern, timeout=0, default=None)
 
 
 def _check_owner(task: Task) -> Any:

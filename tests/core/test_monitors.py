@@ -1,7 +1,7 @@
 import gevent
 
-from beamish import (ANY, Down, demonitor, exit, monitor, node, process_info, receive, register,
-                     self, send, spawn, spawn_monitor)
+from beamish import (ANY, Down, MonitorInfo, demonitor, exit, monitor, node, process_info,
+                     receive, register, self, send, spawn, spawn_monitor, unregister)
 from beamish.testing import assert_receive, flush, refute_receive
 
 
@@ -70,6 +70,48 @@ def test_monitor_by_registered_name_reports_name_and_node():
     send(pid, "stop")
     down = assert_receive(("DOWN", ref, ANY, ANY, ANY))
     assert down.pid == ("watched", node()) and down.reason == "normal"
+
+
+def test_a_monitor_by_name_stays_bound_to_its_process_after_unregister():
+    pid = spawn(idle)
+    register("watched", pid)
+    ref = monitor("watched")
+    unregister("watched")
+    assert process_info(self()).monitors == (MonitorInfo(ref, ("watched", node())),)
+    exit(pid, "kill")
+    down = assert_receive(("DOWN", ref, ANY, ANY, ANY))
+    assert down.pid == ("watched", node()) and down.reason == "killed"
+
+
+def test_demonitor_by_name_after_unregister_stops_the_down():
+    pid = spawn(idle)
+    register("watched", pid)
+    ref = monitor("watched")
+    unregister("watched")
+    demonitor(ref)
+    assert process_info(self()).monitors == ()
+    assert process_info(pid).monitored_by == ()
+    exit(pid, "kill")
+    refute_receive(Down, timeout=0.05)
+
+
+def test_a_dead_watcher_by_name_is_released_from_its_target_after_unregister():
+    target = spawn(idle)
+    register("watched", target)
+
+    def watcher(test):
+        monitor("watched")
+        send(test, "watching")
+        receive("go")
+    w = spawn(watcher, self())
+    assert_receive("watching")
+    assert process_info(target).monitored_by == (w,)
+    unregister("watched")
+    ref = monitor(w)
+    send(w, "go")
+    assert_receive(("DOWN", ref, ANY, ANY, ANY))
+    assert process_info(target).monitored_by == ()
+    exit(target, "kill")
 
 
 def test_monitoring_an_unknown_name_gives_noproc():

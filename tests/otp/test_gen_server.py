@@ -4,8 +4,8 @@ import gevent
 import pytest
 
 from beamish import (ANY, IGNORE, CallExit, CallTimeout, GenServer, NoReply, Reply, StartError,
-                     Stop, call, cast, exit, monitor, process_flag, process_info, receive, reply,
-                     self, send, spawn, stop, unlink, whereis)
+                     Stop, Task, call, cast, exit, is_alive, monitor, process_flag, process_info,
+                     receive, reply, self, send, spawn, stop, unlink, whereis)
 from beamish.testing import assert_receive, refute_receive
 
 
@@ -127,11 +127,17 @@ def test_a_server_crashing_during_a_call_makes_the_call_raise_its_reason(caplog)
     assert any("terminating" in r.getMessage() for r in caplog.records)
 
 
-def test_stop_with_a_reply_replies_then_terminates():
-    pid = start_counter(report_to=self())
+def test_stop_with_a_reply_replies_once_terminate_has_returned():
+    class SlowToTerminate(Counter):
+        def terminate(self, reason):
+            gevent.sleep(0.05)   # yields: a reply sent first would overtake the report
+            super().terminate(reason)
+
+    pid = SlowToTerminate.start(0, self())
     ref = monitor(pid)
     assert call(pid, ("stop_with_reply", "normal")) == "bye"
-    assert_receive(("terminated", "normal"))
+    # OTP: {stop, Reason, Reply, State} runs terminate, then replies.
+    assert_receive(("terminated", "normal"), timeout=0)
     assert assert_receive(("DOWN", ref, ANY, ANY, ANY)).reason == "normal"
 
 
@@ -252,3 +258,146 @@ def test_calling_oneself_raises_instead_of_deadlocking():
 def test_stop_of_an_unknown_server_raises_noproc():
     with pytest.raises(CallExit):
         stop("ghost")
+
+
+# ------------------------------------------- failures inside callbacks
+class Failing(GenServer):
+    """Fails inside its callbacks in the ways a callback can; reports
+    terminate to ``test``."""
+
+    def init(self, test):
+        self.test = test
+
+    def handle_call(self, request, from_):
+        match request:
+            case ("exit", reason):
+                exit(reason)
+            case ("stop_self", target):
+                try:
+                    stop(target)
+                except CallExit as e:
+                    return e.reason
+
+    def handle_cast(self, msg):
+        match msg:
+            case ("call", server, timeout):
+                call(server, "anything", timeout)
+            case ("await", seconds):
+                Task.await_(Task.async_(gevent.sleep, 10), timeout=seconds)
+            case "block":
+                receive("never")
+
+    def terminate(self, reason):
+        send(self.test, ("terminated", reason))
+
+
+def test_exit_inside_a_callback_runs_terminate_and_logs(caplog):
+    pid = Failing.start(self())
+    ref = monitor(pid)
+    with pytest.raises(CallExit) as ei:
+        call(pid, ("exit", "bad_thing"))
+    assert ei.value.reason == "bad_thing"
+    assert_receive(("terminated", "bad_thing"))
+    assert assert_receive(("DOWN", ref, ANY, ANY, ANY)).reason == "bad_thing"
+    assert any("terminating" in r.getMessage() and "bad_thing" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_a_clean_exit_inside_a_callback_runs_terminate_without_an_error_report(caplog):
+    pid = Failing.start(self())
+    ref = monitor(pid)
+    with pytest.raises(CallExit):
+        call(pid, ("exit", "shutdown"))
+    assert_receive(("terminated", "shutdown"))
+    assert assert_receive(("DOWN", ref, ANY, ANY, ANY)).reason == "shutdown"
+    assert not any("terminating" in r.getMessage() for r in caplog.records)
+
+
+def test_a_failed_nested_call_runs_terminate():
+    dead = spawn(lambda: None)
+    gevent.sleep(0.01)
+    pid = Failing.start(self())
+    ref = monitor(pid)
+    cast(pid, ("call", dead, 1))
+    assert_receive(("terminated", "noproc"))
+    assert assert_receive(("DOWN", ref, ANY, ANY, ANY)).reason == "noproc"
+
+
+def test_a_timed_out_nested_call_runs_terminate():
+    class Mute(GenServer):
+        def handle_call(self, request, from_):
+            return NoReply()
+    mute = Mute.start()
+    pid = Failing.start(self())
+    ref = monitor(pid)
+    cast(pid, ("call", mute, 0.05))
+    assert_receive(("terminated", "timeout"))
+    assert assert_receive(("DOWN", ref, ANY, ANY, ANY)).reason == "timeout"
+    stop(mute)
+
+
+def test_a_timed_out_task_await_runs_terminate():
+    pid = Failing.start(self())
+    ref = monitor(pid)
+    cast(pid, ("await", 0.05))
+    assert_receive(("terminated", "timeout"))
+    assert assert_receive(("DOWN", ref, ANY, ANY, ANY)).reason == "timeout"
+
+
+def test_an_untrapped_exit_signal_during_a_callback_ends_the_server_without_terminate():
+    pid = Failing.start(self())
+    ref = monitor(pid)
+    cast(pid, "block")
+    gevent.sleep(0.01)
+    exit(pid, "from_outside")
+    assert assert_receive(("DOWN", ref, ANY, ANY, ANY)).reason == "from_outside"
+    refute_receive(("terminated", ANY), timeout=0.02)
+
+
+def test_a_kill_ends_even_a_trapping_server_without_terminate():
+    class Trapping(Failing):
+        def init(self, test):
+            process_flag("trap_exit", True)
+            super().init(test)
+    pid = Trapping.start(self())
+    ref = monitor(pid)
+    exit(pid, "kill")
+    assert assert_receive(("DOWN", ref, ANY, ANY, ANY)).reason == "killed"
+    refute_receive(("terminated", ANY), timeout=0.02)
+
+
+# ------------------------------------------------------------ stopping oneself
+def test_stopping_oneself_raises_calling_self_instead_of_deadlocking():
+    with pytest.raises(CallExit) as ei:
+        stop(self(), timeout=1)
+    assert ei.value.reason == "calling_self"
+
+
+def test_a_server_stopping_itself_by_name_gets_calling_self():
+    pid = Failing.start(self(), name="stopper")
+    assert call(pid, ("stop_self", "stopper"), timeout=2) == "calling_self"
+    assert is_alive(pid)
+    stop(pid)
+    assert_receive(("terminated", "normal"))
+
+
+# ---------------------------------------------------- parent of start (no link)
+def test_an_unlinked_server_is_its_own_parent_so_the_starters_exit_is_a_message():
+    class Trapping(GenServer):
+        def init(self, test):
+            process_flag("trap_exit", True)
+            self.test = test
+
+        def handle_info(self, msg):
+            send(self.test, ("info", msg))
+
+        def terminate(self, reason):
+            send(self.test, ("terminated", reason))
+
+    pid = Trapping.start(self())
+    exit(pid, "shutdown")
+    assert assert_receive(("info", ANY))[1] == ("EXIT", self(), "shutdown")
+    assert is_alive(pid)
+    refute_receive(("terminated", ANY), timeout=0.02)
+    stop(pid)
+    assert_receive(("terminated", "normal"))

@@ -12,6 +12,7 @@ from beamish import (ANY, ChildSpec, DynamicSupervisor, GenServer, StartError, S
                      process_count, process_flag, process_info, processes, receive,
                      restart_child, self, send, spawn, start_child, stop, terminate_child,
                      unlink, which_children, whereis)
+from beamish import AlreadyStarted
 from beamish.testing import assert_receive, refute_receive
 
 EVENTS = "sup_events"
@@ -147,6 +148,21 @@ def test_transient_children_are_not_restarted_after_a_normal_exit():
     stop(sup)
 
 
+@pytest.mark.parametrize("strategy", ["one_for_all", "rest_for_one"])
+def test_a_temporary_sibling_stopped_by_a_restart_is_not_restarted_but_forgotten(strategy):
+    me = self()
+    sup = start_sup([Worker.spec("a", me), Worker.spec("tmp", me, restart="temporary"),
+                     Worker.spec("b", me)], strategy=strategy)
+    a, tmp, b = started("a"), started("tmp"), started("b")
+    crash(a)
+    assert_receive(("stopped", "tmp", "shutdown"))
+    assert [assert_receive(("started", ANY, ANY))[1] for _ in range(2)] == ["a", "b"]
+    refute_receive(("started", "tmp", ANY), timeout=0.05)
+    assert [i for i, _, _ in which_children(sup)] == ["a", "b"]
+    assert count_children(sup)["specs"] == 2
+    stop(sup)
+
+
 def test_temporary_children_are_never_restarted_and_are_forgotten():
     me = self()
     sup = start_sup([Worker.spec("tmp", me, restart="temporary")])
@@ -213,12 +229,17 @@ def test_child_management_calls():
     me = self()
     sup = start_sup([Worker.spec("a", me)])
     started("a")
-    assert start_child(sup, Worker.spec("b", me)) == started("b")
-    with pytest.raises(SupervisorError, match="already_present"):
+    b = start_child(sup, Worker.spec("b", me))
+    assert b == started("b")
+    with pytest.raises(AlreadyStarted) as ei:
         start_child(sup, Worker.spec("b", me))
+    assert ei.value.pid == b and ei.value.reason == ("already_started", b)
+    assert isinstance(ei.value, SupervisorError)
     assert count_children(sup) == {"specs": 2, "active": 2, "supervisors": 0, "workers": 2}
     terminate_child(sup, "b")
     assert_receive(("stopped", "b", "shutdown"))
+    with pytest.raises(SupervisorError, match="already_present"):
+        start_child(sup, Worker.spec("b", me))
     assert count_children(sup)["active"] == 1
     with pytest.raises(SupervisorError, match="running"):
         delete_child(sup, "a")

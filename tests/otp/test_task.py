@@ -149,11 +149,38 @@ def test_shutdown_kills_a_task_that_ignores_shutdown():
         gevent.sleep(10)
     t = Task.async_(stubborn)
     gevent.sleep(0)
-    assert Task.shutdown(t, timeout=0.02) is None
+    # Elixir: killed for outliving the timeout is not the shutdown asked for.
+    assert Task.shutdown(t, timeout=0.02) == ("exit", "killed")
     assert not is_alive(t.pid)
     t = Task.async_(stubborn)
     gevent.sleep(0)
     assert Task.shutdown(t, "brutal_kill") is None
+    refute_receive(timeout=0.02)
+
+
+def test_shutdown_reports_an_end_other_than_the_one_asked_for():
+    def obliging():
+        process_flag("trap_exit", True)
+        receive(("EXIT", ANY, ANY))
+        exit("cleaned_up")
+    t = Task.async_(obliging)
+    gevent.sleep(0)
+    assert Task.shutdown(t) == ("exit", "cleaned_up")
+    refute_receive(timeout=0.02)
+
+
+def test_shutdown_of_a_task_whose_end_was_already_seen_reports_noproc(trapping):
+    t = Task.async_(boom)
+    assert Task.yield_(t, timeout=1)[0] == "exit"
+    assert Task.shutdown(t) == ("exit", "noproc")
+
+
+def test_shutdown_of_a_task_that_already_died_reports_its_reason(trapping):
+    t = Task.async_(boom)
+    wait_dead(t.pid)
+    assert_receive(("EXIT", t.pid, ANY))
+    status, reason = Task.shutdown(t)
+    assert status == "exit" and isinstance(reason, ValueError)
 
 
 def test_shutdown_returns_a_result_that_already_arrived():
