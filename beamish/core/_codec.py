@@ -22,6 +22,17 @@ every node) are carried: decoding never instantiates an arbitrary class.
 
 Anything msgpack cannot carry raises :class:`CodecError`; bytes that do not
 decode raise :class:`CodecError` too, never anything else.
+
+Decoding is bounded, because it reads bytes from other machines (Redis, the
+host relay, the control socket).  Each tuple, set or record level is one
+nested ``msgpack.unpackb`` call holding about 40 KB of C stack, so a few
+hundred nested tuples in a 1 KB message would overflow the stack and kill
+the process; :func:`decode` therefore refuses more than ``max_depth`` such
+levels, and more than ``max_size`` bytes, with :class:`CodecError` before
+going deeper.  Lists and maps between them cost no native call: msgpack
+refuses nesting them deeper than its own limit (1024).  Every msgpack
+length is bounded by the input's size, so with the depth bounded the work
+of one decode is at most ``max_depth`` times its input.
 """
 from __future__ import annotations
 
@@ -39,6 +50,12 @@ EXT_REF = 2
 EXT_TUPLE = 3
 EXT_SET = 4
 EXT_RECORD = 5
+
+#: Tuples, sets and records nested deeper than this do not decode (about
+#: 1.5 MB of C stack at the limit).
+MAX_DEPTH = 32
+#: Inputs larger than this do not decode unless the caller allows more.
+MAX_SIZE = 64 << 20
 
 _records_by_name: dict = {}
 _names_by_record: dict = {}
@@ -90,32 +107,55 @@ def _packer() -> msgpack.Packer:
     return msgpack.Packer(default=_default, strict_types=True, use_bin_type=True)
 
 
-def _ext_hook(code: int, data: bytes) -> Any:
-    if code == EXT_PID:
-        node, id_, creation = msgpack.unpackb(data)
-        pid = Pid(node, id_, creation)
-        from ._process import _lookup
-        proc = _lookup(pid)
-        return proc.pid if proc is not None else pid
-    if code == EXT_REF:
-        node, id_, creation = msgpack.unpackb(data)
-        return Ref(node, id_, creation)
-    if code == EXT_TUPLE:
-        return tuple(_unpack(data))
-    if code == EXT_SET:
-        return frozenset(_unpack(data))
-    if code == EXT_RECORD:
-        name, *values = _unpack(data)
-        entry = _records_by_name.get(name)
-        if entry is None:
-            raise CodecError(f"unregistered record type {name!r}")
-        return entry[0](*values)
-    return msgpack.ExtType(code, data)
+class _Decoding:
+    """One decode's state: how deep in nested ext payloads it is.  Per call,
+    not global, so threads decoding at once (the observer UI) do not mix."""
 
+    __slots__ = ("depth", "max_depth")
 
-def _unpack(data: bytes) -> Any:
-    return msgpack.unpackb(data, ext_hook=_ext_hook, raw=False, strict_map_key=False,
-                           use_list=True)
+    def __init__(self, max_depth: int) -> None:
+        self.depth = 0
+        self.max_depth = max_depth
+
+    def unpack(self, data: bytes) -> Any:
+        return msgpack.unpackb(data, ext_hook=self.ext_hook, raw=False, strict_map_key=False,
+                               use_list=True)
+
+    def nested(self, data: bytes) -> list:
+        """The items of a tuple, set or record payload, one level deeper."""
+        if self.depth >= self.max_depth:
+            raise CodecError(f"term nested deeper than {self.max_depth} tuples, sets or "
+                             f"records")
+        self.depth += 1
+        try:
+            items = self.unpack(data)
+        finally:
+            self.depth -= 1
+        if not isinstance(items, list):
+            raise CodecError(f"ext payload is not an array: {type(items).__name__}")
+        return items
+
+    def ext_hook(self, code: int, data: bytes) -> Any:
+        if code == EXT_PID:
+            node, id_, creation = msgpack.unpackb(data)
+            pid = Pid(node, id_, creation)
+            from ._process import _lookup
+            proc = _lookup(pid)
+            return proc.pid if proc is not None else pid
+        if code == EXT_REF:
+            node, id_, creation = msgpack.unpackb(data)
+            return Ref(node, id_, creation)
+        if code == EXT_TUPLE:
+            return tuple(self.nested(data))
+        if code == EXT_SET:
+            return frozenset(self.nested(data))
+        if code == EXT_RECORD:
+            name, *values = self.nested(data)
+            entry = _records_by_name.get(name)
+            if entry is None:
+                raise CodecError(f"unregistered record type {name!r}")
+            return entry[0](*values)
+        return msgpack.ExtType(code, data)
 
 
 def encode(term: Any) -> bytes:
@@ -126,10 +166,17 @@ def encode(term: Any) -> bytes:
         raise CodecError(f"cannot encode term: {e}") from None
 
 
-def decode(data: bytes) -> Any:
-    """Decode bytes made by :func:`encode`."""
+def decode(data: bytes, *, max_depth: int = MAX_DEPTH, max_size: int = MAX_SIZE) -> Any:
+    """Decode bytes made by :func:`encode`.
+
+    Raises :class:`CodecError` for anything else, including terms with
+    tuples, sets or records nested deeper than ``max_depth`` and inputs
+    longer than ``max_size`` bytes (see the module docstring).
+    """
+    if len(data) > max_size:
+        raise CodecError(f"term of {len(data)} bytes exceeds the limit of {max_size}")
     try:
-        return _unpack(data)
+        return _Decoding(max_depth).unpack(data)
     except CodecError:
         raise
     except Exception as e:  # msgpack raises several unrelated types on garbage

@@ -26,7 +26,7 @@ from ._leaks import Suspect
 from ._paths import local_nodes, read_cookie, runtime_dir, socket_path
 from ._records import COLUMNS, NodeInfo, ProcessDetail, ProcRow, TreeNode
 from ._slicer import SliceCost
-from ._wire import HELLO_MAX, PROTOCOL_VERSION, REPLY_MAX, digest, frame
+from ._wire import HELLO_MAX, PROTOCOL_VERSION, REPLY_MAX, frame, hello as hello_payload
 
 __all__ = ["Client", "ProcessList", "connect", "find_node", "live_nodes"]
 
@@ -61,7 +61,7 @@ class Client:
         if hello.get("version") != PROTOCOL_VERSION:
             raise ProtocolError(f"node speaks protocol {hello.get('version')!r}, "
                                 f"we speak {PROTOCOL_VERSION}")
-        self._send({"op": "hello", "digest": digest(cookie, hello["challenge"])})
+        self.sock.sendall(frame(hello_payload(cookie, hello["challenge"])))
         answer = self._recv(HELLO_MAX)
         if not (isinstance(answer, dict) and answer.get("ok")):
             why = answer.get("error") if isinstance(answer, dict) else repr(answer)
@@ -94,7 +94,7 @@ class Client:
         if n > max_size:
             raise ProtocolError(f"frame of {n} bytes exceeds the limit of {max_size}")
         try:
-            return decode(self._recv_exact(n))
+            return decode(self._recv_exact(n), max_size=max_size)
         except CodecError as e:
             raise ProtocolError(str(e)) from None
 

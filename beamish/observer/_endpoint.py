@@ -13,7 +13,15 @@ three kinds of process:
 
 The sampler and the connections are linked to the listener, so stopping
 the listener (``stop_control_endpoint``, or its supervisor's shutdown)
-stops them all and removes the socket.
+stops them all and removes the socket.  ``beamish run`` starts it under a
+supervisor of its own (:func:`control_endpoint_spec`), so a crash restarts
+it, and a node whose endpoint gives up keeps running its application.
+
+Running out of file descriptors (or kernel memory) is weathered, not
+fatal: the listener backs off (10 ms doubling to 1 s) while ``accept``
+fails with EMFILE, ENFILE, ENOBUFS or ENOMEM, logs once per such episode
+and once when it accepts again, and the sampler skips the samples it cannot
+take, so ``beamish observer`` can attach again once descriptors free up.
 
 What serving costs the node (2-core machine shared with other work,
 CPython 3.11): ``node_info`` 0.1-0.2 ms; the process list about 15 us of
@@ -26,7 +34,7 @@ the list never costs a node more than 5% of its time.
 from __future__ import annotations
 
 import atexit
-import hmac
+import errno
 import logging
 import os
 import secrets
@@ -35,6 +43,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence, Union
 
+import gevent
 import msgpack
 from gevent import socket as gsocket
 
@@ -43,6 +52,7 @@ from ..core._ids import Pid, Ref, make_ref, node
 from ..core._pattern import ANY
 from ..core._process import (_current, _remove_first, demonitor, exit, monitor, receive, send,
                              spawn_link, spawn_opt, unlink, whereis)
+from ..otp._supervisor import ChildSpec
 from ._collect import iter_rows, kill, node_info, parse_pid, process_detail, supervision_tree
 from ._errors import EndpointError, ProtocolError
 from ._leaks import Sample, Thresholds, find_suspects
@@ -50,16 +60,21 @@ from ._paths import node_label, read_cookie, runtime_dir, socket_path
 from ._records import COLUMNS
 from ._slicer import DEFAULT_BUDGET, Slicer
 from ._stats import DEFAULT_INTERVAL, NodeStats, sampler_main
-from ._wire import (HELLO_MAX, PROTOCOL_VERSION, REQUEST_MAX, FrameReader, digest,
-                    frame, frame_header)
+from ._wire import (HELLO_MAX, PROTOCOL_VERSION, REQUEST_MAX, FrameReader, frame,
+                    frame_header, hello_matches)
 
 log = logging.getLogger(__name__)
 
-__all__ = ["start_control_endpoint", "stop_control_endpoint", "REGISTERED_NAME"]
+__all__ = ["start_control_endpoint", "stop_control_endpoint", "control_endpoint_spec",
+           "REGISTERED_NAME"]
 
 REGISTERED_NAME = "beamish.control"
 #: Seconds a new connection has to complete the handshake.
 HANDSHAKE_TIMEOUT = 5.0
+#: accept() errors that mean "out of resources for now": back off and retry.
+ACCEPT_RETRY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+_BACKOFF_MIN = 0.01
+_BACKOFF_MAX = 1.0
 _RECV = 65536
 
 
@@ -164,6 +179,14 @@ def start_control_endpoint(*, roots: Union[None, Sequence[Pid], Callable[[], lis
     return pid
 
 
+def control_endpoint_spec(**opts: Any) -> ChildSpec:
+    """A supervisor child that runs this node's control endpoint, started
+    with ``opts`` (see :func:`start_control_endpoint`) and linked to its
+    supervisor."""
+    return ChildSpec(id="control_endpoint", start=start_control_endpoint,
+                     kwargs={**opts, "link": True}, shutdown=2000)
+
+
 def stop_control_endpoint(pid: Pid) -> None:
     """Stop the endpoint ``pid`` and wait until its socket is gone (unlinks
     it from the caller first, so the caller is not signalled)."""
@@ -189,12 +212,33 @@ def _listener_main(ctx: _Context, parent: Pid, ack: Ref, interval: float) -> Non
         send(parent, (ack, "ok"))
         spawn_link(sampler_main, ctx.stats, interval)
         while True:
-            conn, _ = sock.accept()
-            spawn_link(_connection_main, conn, ctx)
+            spawn_link(_connection_main, _accept(sock, ctx), ctx)
     finally:
         sock.close()
         ctx.remove_socket()
         atexit.unregister(ctx.remove_socket)
+
+
+def _accept(sock: Any, ctx: _Context) -> Any:
+    """The next connection, waiting out a shortage of descriptors or memory
+    (backing off, one log line when it starts and one when it ends); other
+    errors propagate."""
+    delay = 0.0
+    while True:
+        try:
+            conn, _ = sock.accept()
+        except OSError as e:
+            if e.errno not in ACCEPT_RETRY_ERRNOS:
+                raise
+            if not delay:
+                log.error("control endpoint %s: cannot accept connections (%s); retrying "
+                          "with backoff until resources free up", ctx.path, e)
+            delay = min(max(delay * 2, _BACKOFF_MIN), _BACKOFF_MAX)
+            gevent.sleep(delay)
+            continue
+        if delay:
+            log.warning("control endpoint %s: accepting connections again", ctx.path)
+        return conn
 
 
 # ------------------------------------------------------------ connections
@@ -206,14 +250,20 @@ class _Conn:
         self.reader = FrameReader(HELLO_MAX)
         self.ready: list = []
 
-    def recv(self) -> Any:
-        """The next decoded message, or None at end of stream."""
+    def recv_raw(self) -> Optional[bytes]:
+        """The next frame's payload, undecoded, or None at end of stream."""
         while not self.ready:
             data = self.sock.recv(_RECV)
             if not data:
                 return None
             self.ready.extend(self.reader.feed(data))
-        return decode(self.ready.pop(0))
+        return self.ready.pop(0)
+
+    def recv(self) -> Any:
+        """The next decoded message, or None at end of stream (only after
+        the handshake: what an unauthenticated peer sends is never decoded)."""
+        payload = self.recv_raw()
+        return None if payload is None else decode(payload, max_size=REQUEST_MAX)
 
     def send(self, term: Any) -> None:
         self.sock.sendall(frame(encode(term)))
@@ -246,16 +296,14 @@ def _handshake(conn: _Conn, ctx: _Context) -> bool:
     conn.sock.settimeout(HANDSHAKE_TIMEOUT)
     conn.send({"node": node(), "challenge": challenge, "version": PROTOCOL_VERSION})
     try:
-        hello = conn.recv()
+        hello = conn.recv_raw()
     except _stdsocket.timeout:
         log.warning("control endpoint %s: no handshake within %s s from %s; closing",
                     ctx.path, HANDSHAKE_TIMEOUT, conn.peer())
         return False
     if hello is None:
         return False   # a liveness probe: connected and left
-    answer = hello.get("digest") if isinstance(hello, dict) else None
-    if not (isinstance(answer, bytes) and hello.get("op") == "hello"
-            and hmac.compare_digest(answer, digest(ctx.cookie, challenge))):
+    if not hello_matches(hello, ctx.cookie, challenge):
         log.warning("control endpoint %s: refused a connection with a wrong cookie (%s)",
                     ctx.path, conn.peer())
         conn.send({"ok": False, "error": "wrong cookie"})

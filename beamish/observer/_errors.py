@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..core._errors import BeamishError
 
 __all__ = ["ObserverError", "CookieError", "ProtocolError", "AuthError", "NodeNotFound",
-           "RemoteError", "EndpointError"]
+           "RemoteError", "EndpointError", "RuntimeDirError"]
 
 
 class ObserverError(BeamishError):
@@ -19,6 +19,12 @@ class CookieError(ObserverError):
 class EndpointError(ObserverError):
     """The control endpoint cannot start: its socket path is unusable or a
     live node already listens there."""
+
+
+class RuntimeDirError(EndpointError):
+    """The runtime directory (``BEAMISH_RUNTIME_DIR``) exists but is not
+    private to us: someone else's, or writable by group or others.  It is
+    refused rather than changed; its message says what to do."""
 
 
 class ProtocolError(ObserverError):

@@ -1,8 +1,9 @@
 """Where nodes listen and where the cookie lives.
 
 Every node's control socket is a Unix domain socket in one per-user
-directory (mode 0700), named after the node, so ``beamish observer NAME``
-finds local nodes by listing it:
+directory, named after the node, so ``beamish observer NAME`` finds local
+nodes by listing it.  The directory is made mode 0700; an existing one must
+be ours and not writable by group or others, and is never changed:
 
 * ``$BEAMISH_RUNTIME_DIR`` if set (tests use it);
 * else ``$XDG_RUNTIME_DIR/beamish`` when ``XDG_RUNTIME_DIR`` is set;
@@ -20,7 +21,7 @@ import secrets
 import stat
 from typing import Optional
 
-from ._errors import CookieError, EndpointError
+from ._errors import CookieError, EndpointError, RuntimeDirError
 
 __all__ = ["runtime_dir", "socket_path", "node_label", "cookie_path", "read_cookie",
            "local_nodes", "SOCKET_SUFFIX", "DEFAULT_NODE"]
@@ -34,9 +35,14 @@ _SUN_PATH_MAX = 107
 def runtime_dir(create: bool = False) -> str:
     """The directory holding the nodes' control sockets.
 
-    With ``create``, make it (mode 0700) if missing and tighten its mode if
-    it is ours and looser.  Raises :class:`EndpointError` if it belongs to
-    someone else.
+    With ``create``, make it (mode 0700) if missing, and check it if it
+    exists: it must be a directory owned by us that neither group nor others
+    can write (else anyone could plant or remove sockets in it).  An
+    existing directory is never changed: pointing ``BEAMISH_RUNTIME_DIR`` at
+    a shared one such as ``/tmp`` must not chmod it.
+
+    Raises:
+        RuntimeDirError: the existing directory is unusable as it is.
     """
     path = os.environ.get("BEAMISH_RUNTIME_DIR")
     if not path:
@@ -44,14 +50,34 @@ def runtime_dir(create: bool = False) -> str:
         path = os.path.join(xdg, "beamish") if xdg else os.path.join(
             os.path.expanduser("~"), ".beamish", "nodes")
     if create:
-        os.makedirs(path, mode=0o700, exist_ok=True)
-        st = os.stat(path)
-        if st.st_uid != os.getuid():
-            raise EndpointError(f"runtime directory {path} belongs to uid {st.st_uid}, "
-                                f"not to us ({os.getuid()})")
-        if stat.S_IMODE(st.st_mode) & 0o077:
-            os.chmod(path, 0o700)
+        _make_private_dir(path)
     return path
+
+
+def _make_private_dir(path: str) -> None:
+    """Create ``path`` mode 0700 (its parents as ``makedirs`` does), or
+    check that the existing one is private enough (see :func:`runtime_dir`)."""
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    else:
+        os.chmod(path, 0o700)   # ours: 0700 whatever the umask
+        return
+    fix = "set BEAMISH_RUNTIME_DIR to a directory of your own (mkdir -m 700 DIR)"
+    st = os.stat(path)
+    if not stat.S_ISDIR(st.st_mode):
+        raise RuntimeDirError(f"runtime directory {path} is not a directory; {fix}")
+    if st.st_uid != os.getuid():
+        raise RuntimeDirError(f"runtime directory {path} belongs to uid {st.st_uid}, not to "
+                              f"us ({os.getuid()}); {fix}")
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & 0o022:
+        raise RuntimeDirError(f"runtime directory {path} is writable by group or others "
+                              f"(mode {mode:o}), so anyone could replace a node's socket; "
+                              f"{fix}, or chmod go-w it yourself")
 
 
 def node_label(node: str, os_pid: Optional[int] = None) -> str:

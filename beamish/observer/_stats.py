@@ -18,6 +18,7 @@ would cost far more than it tells).  The walk is sliced like a request.
 """
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections import deque
@@ -30,6 +31,8 @@ from ..core import _process
 from ..core._info import process_count
 from ._records import HistoryPoint
 from ._slicer import Slicer
+
+log = logging.getLogger(__name__)
 
 __all__ = ["NodeStats", "sampler_main", "DEFAULT_INTERVAL", "HISTORY"]
 
@@ -115,7 +118,22 @@ class NodeStats:
 
 
 def sampler_main(stats: NodeStats, interval: float = DEFAULT_INTERVAL) -> None:
-    """Body of the sampler process: sample every ``interval`` s, for ever."""
+    """Body of the sampler process: sample every ``interval`` s, for ever.
+
+    psutil reads ``/proc`` files, so a node out of file descriptors cannot
+    take a sample: the sampler skips it (one log line per such episode)
+    and tries again at the next tick rather than ending."""
+    failing = False
     while True:
-        stats.sample()
+        try:
+            stats.sample()
+        except (OSError, psutil.Error) as e:
+            if not failing:
+                log.warning("observer sampler: cannot take a sample (%s); skipping samples "
+                            "until it can", e)
+            failing = True
+        else:
+            if failing:
+                log.info("observer sampler: sampling again")
+            failing = False
         gevent.sleep(interval)

@@ -3,13 +3,16 @@
 Theory of operation
 -------------------
 A frame is a 4-byte big-endian length followed by that many bytes of one
-term in beamish's codec (msgpack with ext types).  The node speaks first:
+term in beamish's codec (msgpack with ext types), except the client's
+hello.  The node speaks first:
 
 1. node -> client: ``{"node": name, "challenge": 32 random bytes,
    "version": PROTOCOL_VERSION}``
-2. client -> node: ``{"op": "hello", "digest": hmac_sha256(cookie,
-   challenge)}``; the cookie itself never crosses the socket, as in
-   Erlang's distribution handshake.
+2. client -> node: the hello, raw bytes and not a term: :data:`HELLO_TAG`
+   then ``hmac_sha256(cookie, challenge)`` (see :func:`hello`); the cookie
+   itself never crosses the socket, as in Erlang's distribution handshake.
+   The node compares bytes and decodes nothing an unauthenticated peer
+   sends, so no decoder bug is reachable without the cookie.
 3. node -> client: ``{"ok": True}``, or ``{"ok": False, "error": ...}`` and
    the node closes the connection.
 
@@ -32,10 +35,13 @@ from typing import Iterator, Optional
 
 from ._errors import ProtocolError
 
-__all__ = ["PROTOCOL_VERSION", "HELLO_MAX", "REQUEST_MAX", "REPLY_MAX", "frame_header", "frame",
-           "FrameReader", "digest"]
+__all__ = ["PROTOCOL_VERSION", "HELLO_MAX", "REQUEST_MAX", "REPLY_MAX", "HELLO_TAG",
+           "frame_header", "frame", "FrameReader", "digest", "hello", "hello_matches"]
 
-PROTOCOL_VERSION = 1
+#: 2: the client's hello is raw bytes (1 sent it as a term).
+PROTOCOL_VERSION = 2
+#: What a client's hello starts with (the digest follows).
+HELLO_TAG = b"beamish-hello\x00"
 #: Largest frame a node reads before the peer has proved it knows the cookie.
 HELLO_MAX = 4096
 #: Largest request frame a node reads after the handshake.
@@ -59,6 +65,17 @@ def frame(payload: bytes) -> bytes:
 def digest(cookie: str, challenge: bytes) -> bytes:
     """The handshake answer proving knowledge of ``cookie``."""
     return hmac.new(cookie.encode(), challenge, hashlib.sha256).digest()
+
+
+def hello(cookie: str, challenge: bytes) -> bytes:
+    """The payload of a client's hello: :data:`HELLO_TAG` and the digest."""
+    return HELLO_TAG + digest(cookie, challenge)
+
+
+def hello_matches(payload: bytes, cookie: str, challenge: bytes) -> bool:
+    """Whether ``payload`` is the hello of a peer that knows ``cookie``
+    (compared in constant time; nothing in it is decoded)."""
+    return hmac.compare_digest(bytes(payload), hello(cookie, challenge))
 
 
 class FrameReader:

@@ -63,7 +63,9 @@ def run(module_name: str, argv: Sequence[str], *, node_name: Optional[str] = Non
     """Boot a node running the application ``module_name``; returns the exit
     code.  The caller has already monkey-patched (``beamish.cli`` does).
     With ``control`` (the default) the node runs a control endpoint for
-    ``beamish observer``, started before the tree and stopped after it.
+    ``beamish observer`` under a supervisor of its own, started before the
+    tree and stopped after it: a crashed endpoint is restarted, and one that
+    keeps crashing is given up on (logged) while the application runs on.
     ``app`` is an application object to run instead of importing
     ``module_name`` (which then only names it in log lines)."""
     from ..core import _ids
@@ -101,7 +103,7 @@ def run(module_name: str, argv: Sequence[str], *, node_name: Optional[str] = Non
     keepalive.start(lambda: None)
     start_system_monitor(0.1)
     roots: list = []
-    control_pid = _start_control(roots) if control else None
+    control_sup = _start_control(roots) if control else None
 
     flags = {k: getattr(app, k) for k in ("strategy", "max_restarts", "max_seconds")
              if hasattr(app, k)}
@@ -123,6 +125,11 @@ def run(module_name: str, argv: Sequence[str], *, node_name: Optional[str] = Non
             log.error("application %s: root supervisor %r exited with %r; stopping the node",
                       module_name, root, msg.reason)
             return EXIT_ROOT_FAILED
+        if msg.__class__ is ExitMsg and msg.pid == control_sup:
+            log.error("node %s: the control endpoint's supervisor exited with %r; the node "
+                      "runs on without `beamish observer`", _ids.node(), msg.reason)
+            control_sup = None
+            continue
         if isinstance(msg, tuple) and msg and msg[0] == "$signal":
             log.info("node %s: signal %d, stopping application %s", _ids.node(), msg[1],
                      module_name)
@@ -131,22 +138,29 @@ def run(module_name: str, argv: Sequence[str], *, node_name: Optional[str] = Non
             except CallExit as e:
                 log.error("application %s stopped with %r", module_name, e.reason)
             receive(ExitMsg(root, _any()), timeout=1, default=None)
-            if control_pid is not None:
-                from ..observer import stop_control_endpoint
-                stop_control_endpoint(control_pid)
+            if control_sup is not None:
+                try:
+                    stop(control_sup, "shutdown")
+                except CallExit as e:
+                    log.error("control endpoint stopped with %r", e.reason)
             keepalive.close()
             log.info("node %s stopped", _ids.node())
             return EXIT_OK
 
 
 def _start_control(roots: list) -> Any:
-    """Start the node's control endpoint, linked to the caller; a node whose
-    endpoint cannot start runs without one (and says why)."""
-    from ..observer import ObserverError, start_control_endpoint
+    """Start the node's control endpoint under a supervisor linked to the
+    caller; returns the supervisor's pid.  A node whose endpoint cannot
+    start runs without one (and says why)."""
+    from ..observer._endpoint import control_endpoint_spec
+    from ._errors import StartError
+    from ._supervisor import Supervisor
     try:
-        return start_control_endpoint(roots=roots, link=True)
-    except ObserverError as e:
-        log.error("control endpoint not started (no `beamish observer` for this node): %s", e)
+        return Supervisor.start_link([control_endpoint_spec(roots=roots)], max_restarts=5,
+                                     max_seconds=10)
+    except StartError as e:
+        log.error("control endpoint not started (no `beamish observer` for this node): %s",
+                  e.reason)
         return None
 
 

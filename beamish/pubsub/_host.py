@@ -17,7 +17,8 @@ while the link is down, or while more than ``max_pending`` bytes wait to be
 written, is dropped (counted in ``dropped``, and logged); a worker whose
 link is down misses what the others broadcast until it is back.  Local
 subscribers are served throughout.  Frames from one worker reach each other
-worker in the order they were sent.
+worker in the order they were sent.  A frame that is not a beamish term is
+counted in ``undecodable``, logged at most once a second, and dropped.
 
 The link is a supervised process that never lets a relay hiccup end the
 worker: on any error it logs, backs off (0.05 s doubling to
@@ -138,6 +139,8 @@ class HostAdapter:
         self.dropped = 0          # broadcasts not sent (link down, or too much queued)
         self.sent = 0
         self.received = 0
+        self.undecodable = 0      # frames from the relay that were not beamish terms
+        self._last_undecodable_log = 0.0
         self._out: Optional[Outbox] = None
         self._last_drop_log = 0.0
 
@@ -176,15 +179,26 @@ class HostAdapter:
     def _deliver(self, pubsub: Any, frame: bytes) -> None:
         kind = wire.kind_of(frame)
         if kind != wire.BROADCAST and kind != wire.DIRECT:
-            log.error("pubsub %s: ignoring a relay frame of kind %r", self.channel, chr(kind))
+            self._undecodable(f"a frame of kind {chr(kind)!r}")
             return
         try:
-            sender, topic, message, dispatcher, from_ = decode(wire.body_of(frame))
+            sender, topic, message, dispatcher, from_ = decode(wire.body_of(frame),
+                                                               max_size=wire.MAX_FRAME)
         except (CodecError, wire.FrameError, ValueError, TypeError) as e:
-            log.error("pubsub %s: ignoring an undecodable relay frame (%s)", self.channel, e)
+            self._undecodable(e)
             return
         self.received += 1
         pubsub.local_dispatch(topic, from_, message, dispatcher)
+
+    def _undecodable(self, why: Any) -> None:
+        """Count a frame that is not a broadcast, logging at most once a
+        second (a misbehaving worker could otherwise flood the log)."""
+        self.undecodable += 1
+        now = time.monotonic()
+        if now - self._last_undecodable_log > 1.0:
+            self._last_undecodable_log = now
+            log.error("pubsub %s: ignoring an undecodable relay frame (%s); %d ignored so far",
+                      self.channel, why, self.undecodable)
 
 
 def _link_main(adapter: HostAdapter, pubsub: Any) -> None:

@@ -5,7 +5,10 @@ is one ``PUBLISH`` of one msgpack term (beamish's codec: pids, refs and
 tuples survive) whatever the number of subscribers; every node's listener
 process receives it and dispatches to its own subscribers.  A node ignores
 what it published itself (it already delivered locally) and what is
-addressed to another node (``direct_broadcast``).
+addressed to another node (``direct_broadcast``).  A message that is not a
+beamish term (anyone who can ``PUBLISH`` can send one) is counted in
+``undecodable``, logged at most once a second, and dropped; the codec
+bounds what decoding it may cost (see :mod:`beamish.core._codec`).
 
 Delivery across nodes is **at most once**: a broadcast published while
 Redis is unreachable is dropped (and logged); a node whose subscriber
@@ -67,9 +70,11 @@ class RedisAdapter:
         self.connected = False
         self.dropped = 0          # broadcasts not published (Redis unreachable)
         self.received = 0
+        self.undecodable = 0      # messages on the channel that were not beamish terms
         self.channel = channel or ""
         self._client = self._connect()
         self._last_error_log = 0.0
+        self._last_undecodable_log = 0.0
 
     def _connect(self) -> Any:
         return self._redis.Redis.from_url(
@@ -108,7 +113,7 @@ class RedisAdapter:
         try:
             vsn, sender, target, topic, message, dispatcher, from_ = decode(data)
         except (CodecError, ValueError, TypeError) as e:
-            log.error("pubsub %s: ignoring an undecodable message (%s)", self.channel, e)
+            self._undecodable(e)
             return
         if vsn != _VSN or sender == self.node_name:
             return
@@ -116,6 +121,16 @@ class RedisAdapter:
             return
         self.received += 1
         pubsub.local_dispatch(topic, from_, message, dispatcher)
+
+    def _undecodable(self, error: Exception) -> None:
+        """Count a message that is not ours, logging at most once a second:
+        anyone who can PUBLISH on the channel could otherwise flood the log."""
+        self.undecodable += 1
+        now = time.monotonic()
+        if now - self._last_undecodable_log > 1.0:
+            self._last_undecodable_log = now
+            log.error("pubsub %s: ignoring an undecodable message (%s); %d ignored so far",
+                      self.channel, error, self.undecodable)
 
 
 def _listen(adapter: RedisAdapter, pubsub: Any) -> None:

@@ -6,7 +6,8 @@ import pytest
 
 from beamish.observer import EndpointError, NodeNotFound, ProtocolError, find_node
 from beamish.observer._paths import local_nodes, node_label, socket_path
-from beamish.observer._wire import FrameReader, digest, frame
+from beamish.observer._wire import (HELLO_TAG, FrameReader, digest, frame, hello,
+                                    hello_matches)
 
 
 def test_frames_reassemble_from_any_split():
@@ -25,6 +26,15 @@ def test_an_oversized_frame_is_refused_from_its_header():
 def test_the_digest_depends_on_cookie_and_challenge():
     assert digest("a", b"c") == digest("a", b"c")
     assert digest("a", b"c") != digest("b", b"c") != digest("a", b"d")
+
+
+def test_the_hello_is_compared_as_bytes_never_decoded():
+    assert hello("a", b"c") == HELLO_TAG + digest("a", b"c")
+    assert hello_matches(hello("a", b"c"), "a", b"c")
+    assert hello_matches(memoryview(hello("a", b"c")), "a", b"c")
+    for wrong in (hello("b", b"c"), hello("a", b"d"), digest("a", b"c"), b"",
+                  hello("a", b"c") + b"x", b"\xc7\x01\x03" * 300):
+        assert not hello_matches(wrong, "a", b"c")
 
 
 def test_default_named_nodes_get_the_os_pid_in_their_label():

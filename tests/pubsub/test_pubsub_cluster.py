@@ -165,3 +165,67 @@ def test_a_relay_restart_heals_and_local_delivery_never_stops(host_nodes, relay)
     holder["pid"] = HostRelay.start(path)
     heals(nodes, "after_restart")
     nodes[1].no_line("got room during_outage", wait=0.05)
+
+
+# ------------------------------------------------------------ hostile input
+def deep_tuples(levels):
+    """A term of ``levels`` nested one-item tuples, built by hand (about 4
+    bytes a level): a few hundred levels used to overflow the C stack of
+    any node that decoded it."""
+    import msgpack
+    data = msgpack.packb(0)
+    for _ in range(levels):
+        data = msgpack.packb(msgpack.ExtType(3, b"\x91" + data))
+    return data
+
+
+def stderr_of(node):
+    """Stop ``node`` and return everything it logged."""
+    node.signal(15)
+    node.proc.wait(10)
+    return node.proc.stderr.read()
+
+
+def test_a_deep_term_published_on_redis_is_dropped_and_the_nodes_go_on(redis_nodes,
+                                                                       redis_server):
+    import redis
+    nodes = redis_nodes
+    subscribe_all(nodes, "room")
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        for _ in range(20):
+            assert client.publish("beamish:pubsub:cluster", deep_tuples(300)) == 3
+    finally:
+        client.close()
+    nodes[0].send("bcast room after")
+    for n in nodes:
+        assert n.expect("got room", timeout=20) == "got room after"
+        assert n.proc.poll() is None
+    log = stderr_of(nodes[1])
+    assert "undecodable" in log and "nested deeper than" in log
+    assert log.count("undecodable") <= 5, f"one line a second, not one a message: {log}"
+
+
+def test_a_deep_term_sent_through_the_host_relay_is_dropped_and_the_nodes_go_on(host_nodes,
+                                                                                 relay):
+    import socket
+    from gevent import socket as gsocket
+    from beamish.pubsub import _host_wire as wire
+    nodes, (_, path) = host_nodes, relay
+    subscribe_all(nodes, "room")
+    evil = gsocket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    evil.settimeout(10)
+    try:
+        evil.connect(path)
+        evil.sendall(wire.hello("cluster", "evil@test"))
+        assert wire.kind_of(evil.recv(16)) == wire.WELCOME
+        evil.sendall(b"".join(wire.broadcast(deep_tuples(300)) for _ in range(20)))
+        nodes[0].send("bcast room after")
+        for n in nodes:
+            assert n.expect("got room", timeout=20) == "got room after"
+            assert n.proc.poll() is None
+    finally:
+        evil.close()
+    log = stderr_of(nodes[1])
+    assert "undecodable" in log and "nested deeper than" in log
+    assert log.count("undecodable") <= 5, f"one line a second, not one a message: {log}"
