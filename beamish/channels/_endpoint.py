@@ -12,6 +12,17 @@ A client connects to ``ws://host:port/socket/websocket?vsn=2.0.0&...``;
 unknown or missing ``vsn`` and a refused ``connect`` get HTTP 403.  On
 shutdown every WebSocket is closed with 1012 (service restart) so that
 clients reconnect.
+
+The limits, as Phoenix, Cowboy and Ranch set them: ``check_origin``
+(default on) answers 403 to an upgrade whose ``Origin`` is neither the
+Endpoint's own (the request's ``Host``) nor in ``allowed_origins``
+(``"https://app.example.com"``, or ``"//*.example.com"`` for any scheme,
+port and subdomain); ``check_origin=False`` turns it off with a warning.
+``max_frame_size`` (1 MiB) bounds an incoming message, 1009 past it, as
+soon as a frame header announces more.  ``send_timeout`` (30 s, Ranch's
+default) bounds every write to a client; one that does not read for that
+long is dropped.  Each socket class's ``max_rate`` limits the frames a
+client sends per second, 1008 past it.
 """
 from __future__ import annotations
 
@@ -26,6 +37,7 @@ from ._http import HTTPServer, RequestInfo, WebSocketRoute
 from ._message import Broadcast
 from ._serializer import serializer_for_vsn
 from ._socket import Socket, reader, socket_main
+from ._transport import DEFAULT_SEND_TIMEOUT
 
 log = logging.getLogger(__name__)
 
@@ -41,19 +53,22 @@ class Endpoint(GenServer):
 
     def init(self, *, pubsub: str, sockets: dict, host: str = "127.0.0.1", port: int = 4000,
              static: Any = None, handlers: Optional[dict] = None,
-             allowed_origins: Optional[list] = None, max_frame_size: int = 1 << 20,
+             check_origin: bool = True, allowed_origins: Optional[list] = None,
+             max_frame_size: int = 1 << 20, send_timeout: Optional[float] = DEFAULT_SEND_TIMEOUT,
              reuse_port: bool = False, name: str = "endpoint", on_ready: Any = None) -> None:
         # Trap exits so that a supervisor's shutdown runs terminate: the
         # listening socket closes and every client gets 1012 (reconnect).
         process_flag("trap_exit", True)
         self.pubsub = pubsub
         self.name = name
-        routes = [WebSocketRoute(mount, self._handler(sock_cls), connect=self._connect(sock_cls))
+        routes = [WebSocketRoute(mount, self._handler(sock_cls), connect=self._connect(sock_cls),
+                                 max_rate=sock_cls.max_rate)
                   for mount, sock_cls in sockets.items()]
         self.server = HTTPServer((host, port), routes=routes, static=static,
-                                 handlers=handlers, allowed_origins=allowed_origins,
+                                 handlers=handlers, check_origin=check_origin,
+                                 allowed_origins=allowed_origins,
                                  reuse_port=reuse_port, max_message_size=max_frame_size,
-                                 idle_timeout=None)
+                                 idle_timeout=None, send_timeout=send_timeout)
         self.server.start()
         _endpoints[name] = self
         log.info("endpoint %s listening on http://%s:%d", name, host, self.server.port)

@@ -11,8 +11,10 @@ Deciding an upgrade, in order (Phoenix's answers, except where noted):
 2. not a valid opening handshake → 400 (426 for a WebSocket version other
    than 13), never 500; checked before any user code runs, where Phoenix
    runs ``connect`` first;
-3. an ``Origin`` header not in ``allowed_origins`` → 403 (a request without
-   ``Origin``, i.e. not from a browser, passes, as in Phoenix);
+3. with ``check_origin`` on (the default), an ``Origin`` header that is
+   neither the server's own origin nor in ``allowed_origins`` → 403 with an
+   empty body (see :func:`origin_allowed`; a request without ``Origin``,
+   i.e. not from a browser, passes, as in Phoenix);
 4. the route's ``connect(info)``: ``True`` accepts, ``False`` → 403 with an
    empty body, an ``int`` → that status, an exception → 500 (logged);
 5. 101, then ``handler(ws, info)`` runs in the connection's greenlet.  When
@@ -21,7 +23,10 @@ Deciding an upgrade, in order (Phoenix's answers, except where noted):
 
 Plain HTTP connections are kept alive between requests; request heads are
 limited in size (``max_header_size``, 431 past it) and time
-(``request_timeout``).  The listening socket is bound when the server is
+(``request_timeout``).  A request with both ``Content-Length`` and
+``Transfer-Encoding`` is answered 400 and its connection closed, as RFC 9112
+section 6.1 allows and Cowboy does: the two framings can disagree between a
+proxy and us, and whatever follows could be a smuggled request.  The listening socket is bound when the server is
 made, so :attr:`HTTPServer.port` is known at once (port 0 picks a free one),
 and may set ``SO_REUSEPORT`` so that several worker processes share a port.
 """
@@ -45,10 +50,11 @@ from gevent.server import StreamServer
 
 from ._transport import (CLOSE_INTERNAL_ERROR, CLOSE_NORMAL, CLOSE_SERVICE_RESTART,
                          DEFAULT_CLOSE_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE,
-                         PHOENIX_SUBPROTOCOL, WebSocket, parse_handshake)
+                         DEFAULT_SEND_TIMEOUT, PHOENIX_SUBPROTOCOL, WebSocket, parse_handshake)
 from ._transport_errors import ConnectionClosed, HandshakeError
 
-__all__ = ["HTTPServer", "WebSocketRoute", "RequestInfo", "StaticFiles", "ServerStatistics"]
+__all__ = ["HTTPServer", "WebSocketRoute", "RequestInfo", "StaticFiles", "ServerStatistics",
+           "origin_allowed"]
 
 log = logging.getLogger(__name__)
 
@@ -97,13 +103,16 @@ class WebSocketRoute:
 
     ``connect`` decides before the upgrade (see the module doc); ``None``
     accepts every valid handshake.  ``subprotocols`` are those the server
-    may select, first offered by the client wins.
+    may select, first offered by the client wins.  ``max_rate`` is how many
+    frames a second a client may send (``None``: no limit; see
+    :class:`~._transport.WebSocket`).
     """
 
     mount: str
     handler: Handler
     connect: Optional[Connect] = None
     subprotocols: Tuple[str, ...] = (PHOENIX_SUBPROTOCOL,)
+    max_rate: Optional[float] = None
 
     @property
     def path(self) -> str:
@@ -182,32 +191,43 @@ class HTTPServer:
         server.stop()
 
     ``listen`` is a ``(host, port)`` pair or an already listening socket.
-    ``max_message_size``, ``idle_timeout`` and ``close_timeout`` apply to
-    every WebSocket (see :class:`~._transport.WebSocket`).
+    ``max_message_size``, ``idle_timeout``, ``close_timeout`` and
+    ``send_timeout`` apply to every WebSocket (see
+    :class:`~._transport.WebSocket`).  ``check_origin`` (on by default, as
+    in Phoenix) refuses upgrades from other sites' pages; ``allowed_origins``
+    adds origins to accept besides the server's own (see
+    :func:`origin_allowed`); ``check_origin=False`` turns the check off,
+    with a warning logged.
     """
 
     def __init__(self, listen: Union[Tuple[str, int], gevent.socket.socket] = ("127.0.0.1", 0),
                  *, routes: Sequence[WebSocketRoute] = (),
                  static: Union[StaticFiles, str, "os.PathLike[str]", None] = None,
+                 check_origin: bool = True,
                  allowed_origins: Optional[Iterable[str]] = None,
                  reuse_port: bool = False, backlog: int = 1024,
                  max_header_size: int = 16 * 1024, request_timeout: float = 30.0,
                  max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
                  idle_timeout: Optional[float] = DEFAULT_IDLE_TIMEOUT,
                  close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
+                 send_timeout: Optional[float] = DEFAULT_SEND_TIMEOUT,
                  max_connections: Optional[int] = None,
                  handlers: Optional[Dict[str, "HTTPHandler"]] = None) -> None:
         self.routes = {r.path: r for r in routes}
         self.handlers: Dict[str, HTTPHandler] = dict(handlers or {})
         self.static = (static if isinstance(static, StaticFiles) or static is None
                        else StaticFiles(static))
-        self.allowed_origins = (None if allowed_origins is None
-                                else frozenset(o.lower().rstrip("/") for o in allowed_origins))
+        self.check_origin = check_origin
+        self.allowed_origins = tuple(o.lower().rstrip("/") for o in allowed_origins or ())
+        if not check_origin:
+            log.warning("WebSocket origin check disabled: pages of any site may connect "
+                        "with their visitors' cookies")
         self.max_header_size = max_header_size
         self.request_timeout = request_timeout
         self.ws_options: Dict[str, Any] = dict(max_message_size=max_message_size,
                                                idle_timeout=idle_timeout,
-                                               close_timeout=close_timeout)
+                                               close_timeout=close_timeout,
+                                               send_timeout=send_timeout)
         self._websockets: Set[WebSocket] = set()
         self._idle: Set[gevent.socket.socket] = set()
         listener = listen if not isinstance(listen, tuple) else _listen(listen, reuse_port,
@@ -275,6 +295,10 @@ class HTTPServer:
                     self._idle.discard(sock)
                 if not isinstance(event, h11.Request):
                     return  # the peer closed between requests
+                if _ambiguous_framing(event):
+                    _send_error(conn, sock, 400,
+                                "both Content-Length and Transfer-Encoding in one request")
+                    return
                 if self._dispatch(conn, sock, event, peer):
                     return  # the connection became a WebSocket and is done
                 if not _skip_body(conn, sock) or conn.our_state is not h11.DONE:
@@ -347,13 +371,14 @@ class HTTPServer:
             headers=tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers),
             peer=tuple(peer), auth_token=handshake.auth_token,
             subprotocols=handshake.subprotocols)
-        status = self._decide(route, info, handshake.origin)
+        status = self._decide(route, info, handshake.origin, _host(request))
         if status != 101:
             _respond(conn, sock, status)
             return False
         try:
             ws = WebSocket.accept(sock, request, trailing_data=conn.trailing_data[0],
-                                  subprotocols=route.subprotocols, **self.ws_options)
+                                  subprotocols=route.subprotocols, max_rate=route.max_rate,
+                                  **self.ws_options)
         except HandshakeError as exc:  # wsproto's own checks; nothing was written
             _respond(conn, sock, exc.status_code, body=str(exc).encode() + b"\n")
             return False
@@ -372,10 +397,13 @@ class HTTPServer:
             ws.close(CLOSE_NORMAL)
         return True
 
-    def _decide(self, route: WebSocketRoute, info: RequestInfo, origin: Optional[str]) -> int:
+    def _decide(self, route: WebSocketRoute, info: RequestInfo, origin: Optional[str],
+                host: Optional[str]) -> int:
         """101 to accept, else the status to refuse the upgrade with."""
-        if (origin is not None and self.allowed_origins is not None
-                and origin.lower().rstrip("/") not in self.allowed_origins):
+        if (self.check_origin and origin is not None
+                and not origin_allowed(origin, host, self.allowed_origins)):
+            log.info("WebSocket upgrade from %s refused: origin %r is not allowed", info.peer,
+                     origin)
             return 403
         if route.connect is None:
             return 101
@@ -397,6 +425,96 @@ class HTTPServer:
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+
+def _split_origin(origin: str) -> Optional[Tuple[str, str, Optional[int]]]:
+    """``(scheme, host, port)`` of an origin or of an ``allowed_origins``
+    entry (``//host`` leaves the scheme empty), lower-cased; ``None`` when it
+    is not of that shape (``null``, a path, a bad port)."""
+    scheme, sep, authority = origin.strip().lower().rstrip("/").partition("//")
+    if not sep or not authority or "/" in authority or "@" in authority:
+        return None
+    if scheme:
+        if not scheme.endswith(":"):
+            return None
+        scheme = scheme[:-1]
+    host, port = _split_authority(authority)
+    if host is None:
+        return None
+    return scheme, host, port
+
+
+def _split_authority(authority: str) -> Tuple[Optional[str], Optional[int]]:
+    """``(host, port)`` of ``host[:port]`` (IPv6 in brackets); ``(None,
+    None)`` for a bad port."""
+    host, colon, port = authority.rpartition(":")
+    if not colon or host.startswith("[") and not host.endswith("]"):
+        return authority, None  # no port (or a bare IPv6 literal in brackets)
+    if not port.isdigit():
+        return None, None
+    return host, int(port)
+
+
+def origin_allowed(origin: str, host: Optional[str], allowed: Sequence[str] = ()) -> bool:
+    """Whether a WebSocket upgrade with this ``Origin`` may proceed.
+
+    Allowed are the server's own origin, that is an origin whose host and
+    port are those of the request's ``Host`` header (a ``Host`` without a
+    port stands for the origin scheme's default port, so that a TLS proxy
+    in front, ``Host: example.com`` and ``Origin: https://example.com``,
+    passes), and the entries of ``allowed``: ``scheme://host[:port]``
+    matches exactly (a missing port is the scheme's default), ``//host``
+    matches that host with any scheme and port, and ``//*.example.com``
+    any subdomain of ``example.com`` (as in Phoenix's ``check_origin``).
+    Phoenix compares with the host the endpoint is configured for; a
+    beamish Endpoint has none, so the ``Host`` the browser sent is used:
+    a page of another site cannot change it, so the check stops
+    cross-site WebSocket hijacking, though not DNS rebinding (list your
+    origins and check the Host at a proxy for that).  Anything that is not
+    an origin (``null``, from sandboxed frames and files) is refused.
+    """
+    parsed = _split_origin(origin)
+    if parsed is None:
+        return False
+    scheme, name, port = parsed
+    if port is None:
+        port = _DEFAULT_PORTS.get(scheme)
+    if host is not None:
+        own_name, own_port = _split_authority(host.strip().lower())
+        if own_name == name and (own_port or _DEFAULT_PORTS.get(scheme)) == port:
+            return True
+    for entry in allowed:
+        rule = _split_origin(entry)
+        if rule is None:
+            continue
+        rule_scheme, rule_name, rule_port = rule
+        if rule_name.startswith("*."):
+            if not name.endswith(rule_name[1:]):
+                continue
+        elif rule_name != name:
+            continue
+        if not rule_scheme:
+            return True
+        if rule_scheme == scheme and (rule_port or _DEFAULT_PORTS.get(rule_scheme)) == port:
+            return True
+    return False
+
+
+def _host(request: h11.Request) -> Optional[str]:
+    """The request's ``Host`` header (h11 insists on exactly one in HTTP/1.1)."""
+    for name, value in request.headers:
+        if name == b"host":
+            return value.decode("latin-1")
+    return None
+
+
+def _ambiguous_framing(request: h11.Request) -> bool:
+    """True for a request framed by both Content-Length and Transfer-Encoding
+    (h11 would quietly follow Transfer-Encoding)."""
+    names = {name for name, _ in request.headers}
+    return b"content-length" in names and b"transfer-encoding" in names
 
 def _listen(address: Tuple[str, int], reuse_port: bool, backlog: int) -> gevent.socket.socket:
     host = address[0]

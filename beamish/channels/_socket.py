@@ -26,10 +26,14 @@ Writes are bounded: a frame that cannot be written within
 ``send_timeout`` (a client that stopped reading, its TCP window full) and
 a mailbox backlog past ``max_backlog`` both disconnect the client, with a
 log line; neither lets memory grow without bound or holds anyone else up.
+(The Endpoint's own ``send_timeout`` bounds every write of the transport,
+pongs and Close frames included; the socket's may be shorter.)
 Malformed frames close the connection with 1007 (Phoenix drops the
-connection too); a client over the message rate limit is closed with
-1008; the idle timeout closes with 1001.  Close codes other than 1000 make
-the ``phoenix`` client reconnect.
+connection too); a client over the message rate limit, counted by the
+transport frame by frame as they are parsed, is closed with 1008; the idle
+timeout closes with 1001.  Close codes other than 1000 make the
+``phoenix`` client reconnect.  The socket process yields to the hub every
+``_TURN`` messages, so a backlog of them does not hold up other clients.
 """
 from __future__ import annotations
 
@@ -63,6 +67,9 @@ CLOSE_INVALID_DATA = 1007
 CLOSE_POLICY = 1008
 CLOSE_TRY_AGAIN = 1013
 
+_TURN = 64              # messages handled between two yields to the hub
+_YIELD_SLEEP = 0.00001  # a timed sleep: the hub polls sockets and timers before we resume
+
 
 class Socket:
     """Base class of sockets; see the module docstring."""
@@ -70,7 +77,9 @@ class Socket:
     #: ``[(topic_pattern, ChannelClass), ...]``; ``*`` matches a suffix.
     channels: list = []
     max_channels: int = 100
-    #: Incoming messages allowed per second (a token bucket of this size).
+    #: Incoming frames allowed per second (a token bucket of this size),
+    #: counted by the transport as they are parsed, fragments and pings
+    #: included; past it the client is closed with 1008.
     max_rate: float = 200.0
     idle_timeout: float = 60.0
     send_timeout: float = 5.0
@@ -117,7 +126,7 @@ class WireSerializer:
 
 class _State:
     __slots__ = ("ws", "ser", "wire", "socket", "assigns", "pubsub", "channels", "by_pid",
-                 "tokens", "stamp", "last_in")
+                 "last_in")
 
     def __init__(self, ws: Any, ser: Any, socket: Socket, assigns: dict, pubsub: str) -> None:
         self.ws = ws
@@ -128,9 +137,7 @@ class _State:
         self.pubsub = pubsub
         self.channels: dict = {}   # topic -> (pid, join_ref)
         self.by_pid: dict = {}     # pid -> topic
-        self.tokens = float(socket.max_rate)
-        self.stamp = time.monotonic()
-        self.last_in = self.stamp
+        self.last_in = time.monotonic()
 
 
 def reader(ws: Any, socket_pid: Any) -> None:
@@ -139,6 +146,11 @@ def reader(ws: Any, socket_pid: Any) -> None:
         while True:
             send(socket_pid, ("$in", ws.receive()))
     except ConnectionClosed as e:
+        if e.code == CLOSE_POLICY and e.reason == "rate limit exceeded":
+            log.warning("socket %r exceeded its rate limit: closed with 1008", socket_pid)
+        elif e.reason == "send timeout":
+            log.warning("socket %r: client did not read within the send timeout: dropped",
+                        socket_pid)
         send(socket_pid, ("$closed", e.code))
     except Exception as e:  # noqa: BLE001 - the socket process decides what it means
         send(socket_pid, ("$closed", 1011))
@@ -159,8 +171,13 @@ def socket_main(socket: Socket, ws: Any, ser: Any, assigns: dict, pubsub: str) -
 
 
 def _serve(st: _State, ws: Any, ser: Any, socket: Socket, idle: float) -> None:
+    turn = 0
     try:
         while True:
+            turn += 1
+            if turn >= _TURN:  # a backlog must not keep the hub from other clients
+                turn = 0
+                gevent.sleep(_YIELD_SLEEP)
             msg = receive(timeout=idle, default=None)
             if msg is None:
                 if time.monotonic() - st.last_in >= idle:
@@ -173,11 +190,6 @@ def _serve(st: _State, ws: Any, ser: Any, socket: Socket, idle: float) -> None:
                 tag = msg[0]
                 if tag == "$in":
                     st.last_in = time.monotonic()
-                    if not _take_token(st):
-                        log.warning("socket %r exceeded %s messages/s: closing",
-                                    _current().pid, socket.max_rate)
-                        _close(st, CLOSE_POLICY, "rate limit exceeded")
-                        return
                     if not _incoming(st, msg[1]):
                         return
                 elif tag == FASTLANE_TAG:
@@ -204,17 +216,6 @@ def _serve(st: _State, ws: Any, ser: Any, socket: Socket, idle: float) -> None:
     finally:
         if not ws.closed:
             ws.abort()
-
-
-def _take_token(st: _State) -> bool:
-    now = time.monotonic()
-    rate = st.socket.max_rate
-    st.tokens = min(rate, st.tokens + (now - st.stamp) * rate)
-    st.stamp = now
-    if st.tokens < 1.0:
-        return False
-    st.tokens -= 1.0
-    return True
 
 
 def _close(st: _State, code: int, reason: str) -> None:

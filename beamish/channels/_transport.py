@@ -13,12 +13,18 @@ connection, and does the I/O around them:
   subprotocol and writes wsproto's ``101`` response.  The Phoenix client
   offers ``phoenix`` and ``base64url.bearer.phx.<token>``; the server echoes
   ``phoenix`` and the token is exposed as :attr:`Handshake.auth_token`.
-* **Receiving.**  ``receive()`` reads at most 64 KiB per ``recv`` and feeds
-  it to wsproto, which unmasks and emits the payload in pieces as it
-  arrives (it never waits for a whole frame).  The pieces are assembled
-  here, which is where the size limit is enforced: a message whose next
-  piece would pass ``max_message_size`` is refused with close code 1009
-  before that piece is kept, so no more than the limit is ever held.
+* **Receiving.**  ``receive()`` reads at most 64 KiB per ``recv``.  A
+  :class:`_FrameGuard` reads each frame header before wsproto sees the
+  frame, which is where the limits are enforced: a data frame whose length
+  (added to the fragments of its message so far) passes
+  ``max_message_size`` is refused with 1009 as soon as its header is in,
+  without waiting for the payload (as Cowboy does), and every frame, control
+  frames and continuation fragments included, takes a token from the
+  ``max_rate`` bucket, refused with 1008 when it is empty.  wsproto is then
+  fed whole frames, at most ``_TURN_FRAMES`` of them (and ``_TURN_BYTES``
+  read) per turn before the connection yields to the hub, so one client
+  sending as fast as it can never holds up the others.  wsproto unmasks and
+  emits the payload in pieces as it arrives; the pieces are assembled here.
   Pings are answered with pongs at once; pongs are dropped.
 * **Sending.**  Server frames are unmasked, so the bytes of a frame are the
   same for every recipient.  :func:`encode_frame` builds them once and
@@ -26,16 +32,23 @@ connection, and does the I/O around them:
   sockets costs one encode and N ``sendall`` calls.  Data frames bypass
   wsproto's writer (which copies the payload twice per call); control
   frames go through it.  A lock keeps concurrent senders from interleaving
-  the bytes of two frames.
+  the bytes of two frames.  Every write (the 101 response, data frames,
+  pongs, Close frames) must be done within ``send_timeout`` (Ranch's
+  ``send_timeout``, 30 s by default), lock wait included; a peer that does
+  not read for that long is dropped (1006), so no greenlet waits on a dead
+  peer for ever.
 * **Closing.**  Whoever closes first sends a Close frame; the other side
   echoes it; then the server closes TCP (RFC 6455 section 7.1.1).  After
-  sending a Close we shut down our write side and keep reading, through
-  wsproto, until the peer's Close, EOF, ``close_timeout`` or a byte budget,
-  so that the peer reads our close code before a TCP reset can destroy it.
-  An idle peer (nothing received for ``idle_timeout`` seconds) is closed
-  with 1001, an oversized message with 1009, a protocol violation with the
+  sending a Close we shut down our write side and keep reading (the
+  receiving greenlet through wsproto, else :meth:`WebSocket._drain` through
+  the guard's header scan alone) until the peer's Close, EOF,
+  ``close_timeout`` or a byte budget, so that the peer reads our close code
+  before a TCP reset can destroy it.  An idle peer (nothing received for
+  ``idle_timeout`` seconds) is closed with 1001, an oversized message with
+  1009, a peer over ``max_rate`` with 1008, a protocol violation with the
   code wsproto names (1002, or 1007 for bad UTF-8); a TCP connection that
-  just ends or resets is 1006.  Every one of these surfaces as one
+  just ends or resets, or a peer that does not read within
+  ``send_timeout``, is 1006.  Every one of these surfaces as one
   exception, :class:`ConnectionClosed`, from ``receive`` and the senders.
 
 Cost, measured on a 2-core machine (CPython 3.11, wsproto 1.3.2): one
@@ -46,7 +59,9 @@ slices, in C) and parsing cost about 1.4 ms of CPU per MiB, 11 ms for 8 MiB
 fed in one piece.  Because input is handled 64 KiB at a time and
 ``receive`` yields to the hub after every 256 KiB, other greenlets saw no
 hub stall above the machine's idle jitter (3 to 6 ms, against 8 ms idle)
-while an 8 MiB frame arrived.  So CPU is not what bounds message size;
+while an 8 MiB frame arrived.  Many small frames cost per frame instead
+(about 9 µs each in wsproto, 80 ms for 64 KiB of one-byte fragments),
+hence the bound on frames per turn as well as on bytes.  So CPU is not what bounds message size;
 memory is: each connection may hold ``max_message_size`` of a message being
 assembled (twice, during the final join).  The default limit is therefore
 1 MiB, plenty for channel traffic; raise it per server for uploads.
@@ -56,6 +71,7 @@ from __future__ import annotations
 import base64
 import binascii
 import struct
+import time
 from collections import deque
 from dataclasses import dataclass
 from socket import SHUT_WR
@@ -76,9 +92,9 @@ from ._transport_errors import ConnectionClosed, HandshakeError
 __all__ = [
     "WebSocket", "Handshake", "parse_handshake", "encode_frame",
     "DEFAULT_MAX_MESSAGE_SIZE", "DEFAULT_IDLE_TIMEOUT", "DEFAULT_CLOSE_TIMEOUT",
-    "PHOENIX_SUBPROTOCOL", "PHOENIX_TOKEN_PREFIX",
+    "DEFAULT_SEND_TIMEOUT", "PHOENIX_SUBPROTOCOL", "PHOENIX_TOKEN_PREFIX",
     "CLOSE_NORMAL", "CLOSE_GOING_AWAY", "CLOSE_PROTOCOL_ERROR", "CLOSE_ABNORMAL",
-    "CLOSE_TOO_BIG", "CLOSE_INTERNAL_ERROR", "CLOSE_SERVICE_RESTART",
+    "CLOSE_POLICY_VIOLATION", "CLOSE_TOO_BIG", "CLOSE_INTERNAL_ERROR", "CLOSE_SERVICE_RESTART",
 ]
 
 DEFAULT_MAX_MESSAGE_SIZE = 1 << 20
@@ -87,6 +103,8 @@ DEFAULT_IDLE_TIMEOUT = 60.0
 """Seconds without incoming bytes before the server closes (Phoenix's 60 s)."""
 DEFAULT_CLOSE_TIMEOUT = 1.0
 """Seconds to wait for the peer's Close reply before dropping TCP."""
+DEFAULT_SEND_TIMEOUT = 30.0
+"""Seconds one write may take before the peer is dropped (Ranch's 30 s)."""
 
 PHOENIX_SUBPROTOCOL = "phoenix"
 PHOENIX_TOKEN_PREFIX = "base64url.bearer.phx."
@@ -95,12 +113,15 @@ CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
 CLOSE_PROTOCOL_ERROR = 1002
 CLOSE_ABNORMAL = 1006
+CLOSE_POLICY_VIOLATION = 1008
 CLOSE_TOO_BIG = 1009
 CLOSE_INTERNAL_ERROR = 1011
 CLOSE_SERVICE_RESTART = 1012
 
 _RECV_SIZE = 64 * 1024
-_YIELD_EVERY = 256 * 1024    # bytes handled in one receive() between hub turns
+_TURN_BYTES = 256 * 1024   # bytes read between two yields to the hub
+_TURN_FRAMES = 64          # frames handed to wsproto between two yields to the hub
+_YIELD_SLEEP = 0.00001     # a timed sleep: the hub polls sockets and timers before we resume
 _DRAIN_MIN = 256 * 1024    # bytes we read at least while waiting for a Close reply
 
 _head_short = struct.Struct("!BB").pack
@@ -201,6 +222,107 @@ def parse_handshake(request: h11.Request) -> Handshake:
                      tuple(protocols), token, origin)
 
 
+
+# -- frame headers in (pure) --------------------------------------------------------------
+
+Refusal = Tuple[int, str]
+
+
+class _FrameGuard:
+    """Reads the frame headers of the incoming byte stream ahead of wsproto.
+
+    wsproto keeps reading a frame's payload whatever its header announced,
+    and parses all the frames it is given in one go.  The guard looks at
+    each header first, so that a frame can be refused before its payload is
+    read (a length past ``max_message_size``: 1009) or as soon as it comes
+    (past the ``max_rate`` token bucket: 1008), and so that the caller can
+    hand wsproto a bounded number of frames at a time.  Only lengths,
+    opcodes and the FIN bit are read; everything else wsproto checks.
+    """
+
+    __slots__ = ("_max", "_rate", "_tokens", "_stamp", "_head", "_skip", "_message",
+                 "peer_closed")
+
+    def __init__(self, max_message_size: int, max_rate: Optional[float]) -> None:
+        self._max = max_message_size
+        self._rate = max_rate                 # frames per second, None: no limit
+        self._tokens = float(max_rate or 0)   # the bucket holds one second's worth
+        self._stamp = time.monotonic()
+        self._head = b""                      # the start of a header split across reads
+        self._skip = 0                        # payload bytes of the current frame still to come
+        self._message = 0                     # bytes of the fragmented message so far
+        self.peer_closed = False
+        """True once the header of the peer's Close frame has been read."""
+
+    def scan(self, data: bytes, frames: int = 1 << 62,
+             enforce: bool = True) -> Tuple[int, int, int, Optional[Refusal]]:
+        """Walk ``data``, the next bytes of the stream, through at most
+        ``frames`` frame headers.
+
+        Returns ``(feed, end, count, refusal)``: ``data[:end]`` has been
+        read (the rest is for the next call), ``data[:feed]`` may be given to
+        wsproto, ``count`` headers were read; ``refusal`` is ``None`` or the
+        close code and reason for the frame starting at ``feed``, which is
+        then not to be fed (``end`` is past its header and its payload is
+        skipped by later calls).  With ``enforce`` false nothing is refused
+        and no token is taken (reading on while closing).
+        """
+        pos = 0
+        size = len(data)
+        count = 0
+        rate = self._rate if enforce else None
+        if rate is not None:
+            now = time.monotonic()
+            self._tokens = min(rate, self._tokens + (now - self._stamp) * rate)
+            self._stamp = now
+        while pos < size:
+            if self._skip:
+                step = min(self._skip, size - pos)
+                self._skip -= step
+                pos += step
+                continue
+            if count >= frames:
+                break
+            start = pos
+            held = len(self._head)
+            buf = self._head + data[pos:pos + 14] if held else data[pos:pos + 14]
+            if len(buf) < 2:
+                self._head = buf
+                pos = size
+                break
+            b0 = buf[0]
+            b1 = buf[1]
+            n = b1 & 0x7F
+            extra = 2 if n == 126 else 8 if n == 127 else 0
+            need = 2 + extra + (4 if b1 & 0x80 else 0)
+            if len(buf) < need:  # 14 bytes cover any header: the rest of data is in buf
+                self._head = buf
+                pos = size
+                break
+            pos += need - held
+            self._head = b""
+            length = int.from_bytes(buf[2:2 + extra], "big") if extra else n
+            opcode = b0 & 0x0F
+            refusal: Optional[Refusal] = None
+            if opcode < 8:  # a data frame or a continuation fragment
+                total = length + (self._message if opcode == 0 else 0)
+                if total > self._max and enforce:
+                    refusal = (CLOSE_TOO_BIG, f"message exceeds {self._max} bytes")
+                self._message = 0 if b0 & 0x80 else total
+            elif opcode == 8:
+                self.peer_closed = True
+            if rate is not None and refusal is None:
+                if self._tokens < 1.0:
+                    refusal = (CLOSE_POLICY_VIOLATION, "rate limit exceeded")
+                else:
+                    self._tokens -= 1.0
+            self._skip = length
+            if refusal is not None:
+                return start, pos, count, refusal
+            count += 1
+        return pos, pos, count, None
+
+
 # -- frames out (pure) --------------------------------------------------------------------
 
 def encode_frame(message: Data) -> bytes:
@@ -237,24 +359,33 @@ class WebSocket:
     finds the connection closed raises :class:`ConnectionClosed`, except
     :meth:`close` and :meth:`abort`, which are idempotent.
 
-    Sends block until the kernel has taken the bytes, up to ``idle_timeout``
-    for a peer that stops reading (then the connection is dropped with
-    1006).  A caller fanning out to many sockets should therefore send from
-    each socket's own greenlet, not from the broadcaster's.
+    Sends block until the kernel has taken the bytes, up to
+    ``send_timeout`` for a peer that stops reading (then the connection is
+    dropped with 1006).  A caller fanning out to many sockets should
+    therefore send from each socket's own greenlet, not from the
+    broadcaster's.
     """
 
-    __slots__ = ("_sock", "_conn", "_wlock", "_max", "_close_timeout", "_pending", "_parts",
-                 "_size", "_reader", "_closing", "_sent_close", "_code", "_reason", "_backlog",
+    __slots__ = ("_sock", "_conn", "_wlock", "_max", "_close_timeout", "_send_timeout",
+                 "_guard", "_rest", "_turn_frames", "_turn_bytes", "_pending", "_parts",
+                 "_size", "_reader", "_closing", "_sent_close", "_code", "_reason",
                  "_timer", "subprotocol", "handshake")
 
     def __init__(self, sock: gevent.socket.socket, conn: Connection, handshake: Handshake,
                  subprotocol: Optional[str], *, max_message_size: int,
-                 idle_timeout: Optional[float], close_timeout: float) -> None:
+                 idle_timeout: Optional[float], close_timeout: float,
+                 send_timeout: Optional[float] = DEFAULT_SEND_TIMEOUT,
+                 max_rate: Optional[float] = None) -> None:
         self._sock = sock
         self._conn = conn
         self._wlock = Semaphore()
         self._max = max_message_size
         self._close_timeout = close_timeout
+        self._send_timeout = send_timeout
+        self._guard = _FrameGuard(max_message_size, max_rate)
+        self._rest = b""                          # bytes read but not yet scanned
+        self._turn_frames = 0                     # frames handled since the last yield
+        self._turn_bytes = 0                      # bytes read since the last yield
         self._pending: Deque[Data] = deque()   # whole messages not yet returned
         self._parts: List[Data] = []          # pieces of the message being assembled
         self._size = 0                            # bytes in _parts
@@ -263,7 +394,6 @@ class WebSocket:
         self._sent_close: Tuple[int, str] = (CLOSE_NORMAL, "")
         self._code: Optional[int] = None          # set once the TCP socket is closed
         self._reason = ""
-        self._backlog = False                     # wsproto holds unprocessed bytes
         self._timer: Optional[gevent.Greenlet] = None
         self.subprotocol = subprotocol
         """The subprotocol the server selected, or ``None``."""
@@ -277,7 +407,9 @@ class WebSocket:
                subprotocols: Sequence[str] = (PHOENIX_SUBPROTOCOL,),
                max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
                idle_timeout: Optional[float] = DEFAULT_IDLE_TIMEOUT,
-               close_timeout: float = DEFAULT_CLOSE_TIMEOUT) -> "WebSocket":
+               close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
+               send_timeout: Optional[float] = DEFAULT_SEND_TIMEOUT,
+               max_rate: Optional[float] = None) -> "WebSocket":
         """Complete the opening handshake of ``request`` and return the connection.
 
         ``request`` is the upgrade request as h11 parsed it from ``sock``;
@@ -292,8 +424,12 @@ class WebSocket:
         :meth:`receive` may wait for the next bytes before closing with
         1001; since a connection normally always has a greenlet in
         ``receive``, it is the time since the peer last sent anything.  It
-        also bounds how long a send may wait for a peer that does not read.
         ``close_timeout`` is how long to wait for the peer's Close reply.
+        ``send_timeout`` (``None``: never) bounds every write, this
+        response included; a peer that does not take the bytes in time is
+        dropped.  ``max_rate`` (``None``: no limit) is how many frames a
+        second the peer may send, a token bucket of that many: one frame
+        more and the connection is closed with 1008.
 
         Raises:
             HandshakeError: the request is not a valid opening handshake;
@@ -314,16 +450,14 @@ class WebSocket:
             # headers, or wsproto cannot decode the Host (UnicodeError is a ValueError)
             raise HandshakeError(f"bad upgrade request: {exc}") from None
         chosen = next((p for p in handshake.subprotocols if p in subprotocols), None)
-        try:
-            sock.sendall(ws.send(AcceptConnection(subprotocol=chosen)))
-        except OSError:
-            raise ConnectionClosed(CLOSE_ABNORMAL, "connection lost during the handshake") from None
+        response = ws.send(AcceptConnection(subprotocol=chosen))
         assert ws.connection is not None
         self = cls(sock, ws.connection, handshake, chosen, max_message_size=max_message_size,
-                   idle_timeout=idle_timeout, close_timeout=close_timeout)
-        if trailing_data:
-            ws.connection.receive_data(trailing_data)
-            self._backlog = True
+                   idle_timeout=idle_timeout, close_timeout=close_timeout,
+                   send_timeout=send_timeout, max_rate=max_rate)
+        if not self._write(response):
+            raise ConnectionClosed(CLOSE_ABNORMAL, "connection lost during the handshake")
+        self._rest = trailing_data  # the first frames, read with the request
         return self
 
     @property
@@ -374,36 +508,48 @@ class WebSocket:
 
     def _receive(self) -> Data:
         pending = self._pending
-        if self._backlog:
-            self._backlog = False
-            self._process_events()
-            if pending:
-                return pending.popleft()
+        guard = self._guard
         recv = self._sock.recv
-        handled = 0
         while self._code is None:
-            try:
-                data = recv(_RECV_SIZE)
-            except TimeoutError:
-                if self._closing:
-                    self._finish(*self._sent_close)
-                else:
-                    self._fail(CLOSE_GOING_AWAY, "idle timeout")
-                break
-            except OSError:
-                data = b""
-            if not data:
-                if self._code is None:  # not closed by another greenlet: the peer dropped
-                    self._finish(*(self._sent_close if self._closing else (CLOSE_ABNORMAL, "")))
-                break
-            self._conn.receive_data(data)
-            self._process_events()
+            if self._turn_frames >= _TURN_FRAMES or self._turn_bytes >= _TURN_BYTES:
+                # a fast sender must not keep the hub from the others
+                self._turn_frames = self._turn_bytes = 0
+                gevent.sleep(_YIELD_SLEEP)
+                if self._code is not None:
+                    break
+            data = self._rest
+            if data:
+                self._rest = b""
+            else:
+                try:
+                    data = recv(_RECV_SIZE)
+                except TimeoutError:
+                    if self._closing:
+                        self._finish(*self._sent_close)
+                    else:
+                        self._fail(CLOSE_GOING_AWAY, "idle timeout")
+                    break
+                except OSError:
+                    data = b""
+                if not data:
+                    if self._code is None:  # not closed by another greenlet: the peer dropped
+                        self._finish(*(self._sent_close if self._closing
+                                       else (CLOSE_ABNORMAL, "")))
+                    break
+                self._turn_bytes += len(data)
+            enforce = not self._closing
+            feed, end, count, refusal = guard.scan(data, _TURN_FRAMES - self._turn_frames,
+                                                   enforce)
+            self._turn_frames += count
+            if end < len(data):
+                self._rest = data[end:]
+            if feed:
+                self._conn.receive_data(data if feed == len(data) else data[:feed])
+                self._process_events()
+            if refusal is not None and not self._closing and self._code is None:
+                self._fail(*refusal)
             if pending:
                 return pending.popleft()
-            handled += len(data)
-            if handled >= _YIELD_EVERY:  # a fast sender must not keep the hub from others
-                handled = 0
-                gevent.sleep(0)
         raise ConnectionClosed(self._code, self._reason)  # type: ignore[arg-type]
 
     def _process_events(self) -> None:
@@ -431,13 +577,13 @@ class WebSocket:
                     self._size = size
             elif kind is Ping:
                 if conn.state is ConnectionState.OPEN:
-                    self._write_control(conn.send(event.response()))
+                    self._write(conn.send(event.response()))
             elif kind is Pong:
                 pass
             elif kind is CloseConnection:
                 state = conn.state
                 if state is ConnectionState.REMOTE_CLOSING:  # the peer closed first: echo
-                    self._write_control(conn.send(event.response()))
+                    self._write(conn.send(event.response()))
                     self._finish(event.code, event.reason or "")
                 elif state is ConnectionState.CLOSED:  # reply to our Close, or EOF
                     self._finish(*(self._sent_close if self._closing
@@ -467,31 +613,47 @@ class WebSocket:
 
         Raises:
             ConnectionClosed: the connection is closed or closing, or the
-                write failed (the connection is then dropped, code 1006).
+                write failed or took longer than ``send_timeout`` (the
+                connection is then dropped, code 1006).
         """
         if self._closing or self._code is not None:
             raise ConnectionClosed(*self._status())
-        try:
-            with self._wlock:
-                self._sock.sendall(frame)
-        except OSError:
-            self._finish(CLOSE_ABNORMAL, "")
-            raise ConnectionClosed(*self._status()) from None
+        if not self._write(frame):
+            raise ConnectionClosed(*self._status())
 
     def ping(self, payload: bytes = b"") -> None:
         """Send a Ping (at most 125 bytes of payload); the pong is not reported."""
         if self._closing or self._code is not None:
             raise ConnectionClosed(*self._status())
-        self._write_control(self._conn.send(Ping(payload)))
+        self._write(self._conn.send(Ping(payload)))
         if self._code is not None:
             raise ConnectionClosed(*self._status())
 
-    def _write_control(self, data: bytes) -> None:
+    def _write(self, data: bytes) -> bool:
+        """Write ``data`` whole, within ``send_timeout`` (waiting for the
+        lock included); False, and the connection dropped, if it failed.
+
+        A write cut short leaves part of a frame on the wire, so the
+        connection cannot go on: it is dropped with 1006, which also wakes
+        any greenlet blocked on the socket.
+        """
+        timer = (gevent.Timeout.start_new(self._send_timeout)
+                 if self._send_timeout is not None else None)
         try:
             with self._wlock:
                 self._sock.sendall(data)
+            return True
+        except gevent.Timeout as exc:
+            if exc is not timer:
+                raise
+            reason = "send timeout"
         except OSError:
-            self._finish(CLOSE_ABNORMAL, "")
+            reason = ""
+        finally:
+            if timer is not None:
+                timer.close()
+        self._finish(CLOSE_ABNORMAL, reason)
+        return False
 
     def _status(self) -> Tuple[int, str]:
         return (self._code, self._reason) if self._code is not None else self._sent_close
@@ -537,7 +699,8 @@ class WebSocket:
             data = self._conn.send(CloseConnection(code, reason))
         except LocalProtocolError:  # wsproto is past sending a Close
             return
-        self._write_control(data)
+        if not self._write(data):
+            return
         try:
             self._sock.shutdown(SHUT_WR)  # FIN right after our Close frame
         except OSError:
@@ -557,24 +720,30 @@ class WebSocket:
         self._finish(code, reason)
 
     def _drain(self) -> None:
-        """Read, through wsproto, until the peer's Close reply, EOF, the
-        close timeout or a byte budget, so the peer reads our Close frame
-        before our close() turns into a TCP reset."""
+        """Read until the peer's Close, EOF, the close timeout or a byte
+        budget, so the peer reads our Close frame before our close() turns
+        into a TCP reset.  Only frame headers are read (by the guard, which
+        refuses nothing now): a peer flooding us meanwhile costs little, and
+        the hub is yielded after every read."""
         budget = max(self._max, _DRAIN_MIN)
-        conn = self._conn
+        guard = self._guard
+        data, self._rest = self._rest, b""
         with gevent.Timeout(self._close_timeout, False):
-            while budget > 0 and self._code is None and conn.state is not ConnectionState.CLOSED:
+            while True:
+                if data:
+                    budget -= len(data)
+                    guard.scan(data, enforce=False)
+                    if guard.peer_closed or budget <= 0:
+                        return
+                    gevent.sleep(_YIELD_SLEEP)
+                if self._code is not None:
+                    return
                 try:
                     data = self._sock.recv(_RECV_SIZE)
                 except OSError:
                     return
                 if not data:
                     return
-                budget -= len(data)
-                conn.receive_data(data)
-                for event in conn.events():
-                    if type(event) is CloseConnection:
-                        return
 
     def _finish(self, code: int, reason: str) -> None:
         """Record the close and release the socket (wakes a blocked reader)."""

@@ -6,18 +6,20 @@
 * :class:`HandshakeError`: an upgrade request that is not a valid WebSocket
   opening handshake; carries the HTTP status to answer with.
 
-Both derive from :class:`TransportError` so a caller can catch the layer's
-errors at once.  The wire-protocol errors (bad Phoenix frames) live in
+Both derive from :class:`TransportError` (a :class:`~beamish.BeamishError`)
+so a caller can catch the layer's errors at once.  The wire-protocol errors (bad Phoenix frames) live in
 ``_errors.py``; this module knows nothing of channels.
 """
 from __future__ import annotations
 
 from typing import Sequence, Tuple
 
+from ..core._errors import BeamishError
+
 __all__ = ["TransportError", "ConnectionClosed", "HandshakeError"]
 
 
-class TransportError(Exception):
+class TransportError(BeamishError):
     """Base class of the transport's errors."""
 
 
@@ -27,9 +29,10 @@ class ConnectionClosed(TransportError):
     ``code`` is the close code of the connection, as RFC 6455 section 7.1.5
     defines it: the code of the peer's Close frame when the peer closed
     first, the code we sent when we closed first (``close()``, an idle
-    timeout: 1001, a message over the size limit: 1009, a protocol error:
-    1002 or 1007), 1005 when the peer's Close frame had no code, and 1006
-    when the TCP connection ended without a closing handshake.
+    timeout: 1001, a message over the size limit: 1009, over the rate
+    limit: 1008, a protocol error: 1002 or 1007), 1005 when the peer's Close
+    frame had no code, and 1006 when the TCP connection ended without a
+    closing handshake (or a write did not finish within ``send_timeout``).
     """
 
     def __init__(self, code: int, reason: str = "") -> None:
