@@ -27,8 +27,8 @@ from collections import deque
 from typing import Any
 
 from beamish import (BeamishError, CallExit, DynamicSupervisor, GenServer, Pid, Registry,
-                     Stop, SupervisorError, call, cancel_timer, demonitor, monitor, send_after)
-from beamish import self as self_pid
+                     Stop, SupervisorError, call, cancel_timer, demonitor, monitor, send_after,
+                     set_label)
 from beamish.channels import Broadcast
 from beamish.pubsub import subscribe
 
@@ -53,6 +53,7 @@ class Room(GenServer):
     restart = "transient"
 
     def init(self, room: str) -> None:
+        set_label(room)   # the observer and crash reports show which room this is
         self.room = room
         self.messages: deque = deque(maxlen=settings.history)
         self.members: dict = {}       # monitor ref -> joined channel pid
@@ -94,7 +95,7 @@ class Room(GenServer):
         """Check for idleness when the quiet period would end (one timer at a time)."""
         if self.timer is None:
             due = self.quiet_since + settings.room_idle - time.monotonic()
-            self.timer = send_after(max(due, 0.0), self_pid(), "idle?")
+            self.timer = send_after(max(due, 0.0), self.pid, "idle?")
 
     def _idle_check(self):
         self.timer = None

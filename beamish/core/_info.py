@@ -42,6 +42,11 @@ def process_count() -> int:
 
 
 def initial_call_of(proc: Process) -> str:
+    """``"module:qualname"`` of what the process was started to run: the
+    function given to spawn, or what a behaviour recorded (a GenServer's
+    ``Class.init``)."""
+    if proc.initial is not None:
+        return proc.initial
     fn = proc.fn
     if proc.adopted:
         return "adopted:" + getattr(proc.g, "__class__", type(proc.g)).__name__
@@ -50,6 +55,17 @@ def initial_call_of(proc: Process) -> str:
     mod = getattr(fn, "__module__", None) or "?"
     name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
     return f"{mod}:{name}"
+
+
+def describe_process(proc: Process) -> str:
+    """The pid with its registered name and label, for log lines:
+    ``<0.42.0> (room_sup, label 'lobby')``."""
+    extra = []
+    if proc.name:
+        extra.append(proc.name)
+    if proc.label is not None:
+        extra.append(f"label {proc.label!r}")
+    return f"{proc.pid!r} ({', '.join(extra)})" if extra else repr(proc.pid)
 
 
 def _frames(proc: Process):
@@ -148,4 +164,5 @@ def process_info(pid: Pid, *, messages: bool = False, stack: bool = False) -> Op
         trap_exit=proc.trap,
         messages=tuple(proc.mq) if (messages and proc.mq) else (() if messages else None),
         stack=tuple(traceback.format_stack(frame)) if (stack and frame is not None) else None,
+        label=proc.label,
     )

@@ -51,7 +51,7 @@ __all__ = [
     "spawn", "spawn_link", "spawn_monitor", "spawn_opt", "self", "send", "receive",
     "link", "unlink", "monitor", "demonitor", "exit", "process_flag", "is_alive",
     "register", "unregister", "whereis", "registered", "send_after", "cancel_timer",
-    "alias", "unalias",
+    "alias", "unalias", "set_label", "get_label",
 ]
 
 _hub = get_hub()
@@ -86,7 +86,7 @@ class Process:
     __slots__ = (
         "pid", "g", "fn", "args", "kwargs", "mq", "parked", "exit_", "trap",
         "links", "monitors", "monitored_by", "name", "reds", "scanned", "tags",
-        "tmo", "alive", "adopted", "aliases", "__weakref__",
+        "tmo", "alive", "adopted", "aliases", "label", "initial", "__weakref__",
     )
 
     def __init__(self, fn: Optional[Callable], args: tuple, kwargs: Optional[dict]) -> None:
@@ -111,6 +111,8 @@ class Process:
         self.alive = True
         self.adopted = False
         self.aliases = None       # set of Ref routing to this process
+        self.label = None         # set_label's term, for introspection only
+        self.initial = None       # initial call to show instead of fn's (a behaviour's)
         _procs[pid.id] = self
 
     def __repr__(self) -> str:
@@ -308,6 +310,49 @@ def self() -> Pid:
         return getcurrent()._bproc.pid
     except AttributeError:
         return _current().pid
+
+
+def set_label(label: Any) -> None:
+    """Label the calling process with any term (Elixir's ``Process.set_label``).
+
+    The label only describes the process to people: ``process_info`` and
+    the observer show it, crash reports name it.  Unlike a registered name
+    it need not be unique and nothing can be sent to it.  ``None`` removes it.
+    """
+    _current().label = label
+
+
+def get_label(pid: Pid) -> Any:
+    """The label ``pid`` set with :func:`set_label`; None if it set none or
+    is not alive."""
+    p = _lookup(pid)
+    return None if p is None or not p.alive else p.label
+
+
+def _set_initial_call(pid: Pid, call: str) -> None:
+    """Show ``call`` (``"module:qualname"``) as ``pid``'s initial call.
+
+    A behaviour's processes all run the behaviour's loop; what tells them
+    apart is the user's module, as Erlang's ``proc_lib`` records
+    ``{Module, init, Arity}`` for observer to show.
+    """
+    p = _lookup(pid)
+    if p is not None:
+        p.initial = call
+
+
+def _mark_reported(exc: BaseException) -> None:
+    """Note that ``exc``'s traceback has been logged, so whoever sees it
+    next as an exit reason (a supervisor, say) logs it without it again."""
+    try:
+        exc.__beamish_reported__ = True
+    except AttributeError:
+        pass   # an exception type with __slots__: it may be logged twice
+
+
+def _was_reported(reason: Any) -> bool:
+    """True if ``reason`` is an exception whose traceback was logged."""
+    return getattr(reason, "__beamish_reported__", False) is True
 
 
 def _lookup(pid: Pid) -> Optional[Process]:
@@ -977,10 +1022,11 @@ def _terminate(proc: Process, reason: Any) -> None:
 
 
 def _crash_report(proc: Process, reason: BaseException) -> None:
-    from ._info import initial_call_of
+    from ._info import describe_process, initial_call_of
+    _mark_reported(reason)
     log.error(
-        "process %r%s crashed: initial call %s, reason %r",
-        proc.pid, f" ({proc.name})" if proc.name else "", initial_call_of(proc), reason,
+        "process %s crashed: initial call %s, reason %r",
+        describe_process(proc), initial_call_of(proc), reason,
         exc_info=(type(reason), reason, reason.__traceback__),
         extra={"beamish_pid": repr(proc.pid), "beamish_reason": repr(reason)},
     )

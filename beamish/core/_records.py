@@ -87,3 +87,4 @@ class ProcessInfo:
     trap_exit: bool
     messages: Optional[tuple] = None     # only when asked for
     stack: Optional[tuple] = field(default=None)  # formatted frames, when asked
+    label: Any = None                    # what the process gave to set_label

@@ -13,6 +13,13 @@ processes at no cost to the hot path:
 
 gevent's own ``monitor_thread`` does the sampling with a greenlet switch
 tracer, which costs every switch; this does not.
+
+An episode caught importing modules (the sampled stack runs in Python's
+import machinery) is logged at DEBUG, not as a warning: a module is
+imported once, mostly as the node boots (``beamish run`` imports the
+application, then the tree's processes import what they use lazily), and a
+warning for a one-off cost would only teach people to ignore the warning.
+``on_event`` still gets it, with ``importing=True``.
 """
 from __future__ import annotations
 
@@ -44,6 +51,8 @@ class LongSchedule:
     initial_call: str
     where: str
     seconds: float
+    #: The hub was held while importing modules (a one-off cost).
+    importing: bool = False
 
 
 class _Monitor:
@@ -51,7 +60,7 @@ class _Monitor:
         self.threshold = threshold
         self.on_event = on_event
         self.stamp = time.monotonic()
-        self.suspect: Optional[tuple] = None   # (pid, initial_call, where, since)
+        self.suspect: Optional[tuple] = None   # (pid, initial_call, where, importing)
         self.running = True
         self.count = 0
         self.main_ident = _get_ident()
@@ -68,12 +77,17 @@ class _Monitor:
         suspect = self.suspect
         if suspect is not None:
             self.suspect = None
-            pid, initial_call, where, _ = suspect
-            event = LongSchedule(pid, initial_call, where, held)
-            self.count += 1
-            log.warning("long_schedule: %r (%s) held the hub for %.0f ms at %s",
-                        pid, initial_call, held * 1000, where,
-                        extra={"beamish_pid": repr(pid)})
+            pid, initial_call, where, importing = suspect
+            event = LongSchedule(pid, initial_call, where, held, importing)
+            if importing:
+                log.debug("long_schedule while importing modules: %r (%s) held the hub for "
+                          "%.0f ms at %s", pid, initial_call, held * 1000, where,
+                          extra={"beamish_pid": repr(pid)})
+            else:
+                self.count += 1
+                log.warning("long_schedule: %r (%s) held the hub for %.0f ms at %s",
+                            pid, initial_call, held * 1000, where,
+                            extra={"beamish_pid": repr(pid)})
             if self.on_event is not None:
                 self.on_event(event)
 
@@ -97,13 +111,16 @@ def _who(frame: Any) -> tuple:
         where = f"{frame.f_globals.get('__name__', '?')}:{frame.f_code.co_qualname}:{frame.f_lineno}"
     f = frame
     run_code = _run.__code__
+    importing = False
     while f is not None:
+        if f.f_code.co_filename.startswith("<frozen importlib._bootstrap"):
+            importing = True
         if f.f_code is run_code:
             proc = f.f_locals.get("proc")
             if proc is not None:
-                return (proc.pid, initial_call_of(proc), where, time.monotonic())
+                return (proc.pid, initial_call_of(proc), where, importing)
         f = f.f_back
-    return (None, "main or a plain greenlet", where, time.monotonic())
+    return (None, "main or a plain greenlet", where, importing)
 
 
 _monitor: Optional[_Monitor] = None
@@ -113,8 +130,9 @@ def start_system_monitor(long_schedule: float = 0.1,
                          on_event: Optional[Callable[[LongSchedule], None]] = None) -> None:
     """Report processes that hold the hub longer than ``long_schedule`` s.
 
-    Each episode is logged as a warning (pid, initial call, where) and, if
-    given, passed to ``on_event`` from the hub.  Calling it again replaces
+    Each episode is logged as a warning (pid, initial call, where), or at
+    DEBUG if it was caught importing modules, and, if given, passed to
+    ``on_event`` from the hub.  Calling it again replaces
     the running monitor.
     """
     global _monitor
@@ -131,5 +149,6 @@ def stop_system_monitor() -> None:
 
 
 def long_schedules() -> int:
-    """How many long schedules the running monitor has reported."""
+    """How many long schedules the running monitor has warned of (those
+    caught importing modules are not counted)."""
     return 0 if _monitor is None else _monitor.count

@@ -1,7 +1,8 @@
 """OTP behaviours: GenServer, supervisors, tasks, registries, applications."""
 from ._dynamic_supervisor import DynamicSupervisor
-from ._errors import (AlreadyRegistered, AlreadyStarted, CallExit, CallTimeout, StartError,
-                      SupervisorError, TaskExit, TaskTimeout, UnknownRegistry)
+from ._errors import (AlreadyRegistered, AlreadyStarted, BadGenServer, CallExit, CallTimeout,
+                      ChildSpecError, StartError, SupervisorError, TaskExit, TaskTimeout,
+                      UnknownRegistry, UnknownRequest)
 from ._gen_server import IGNORE, GenServer, NoReply, Reply, Stop, call, cast, reply, stop
 from ._registry import Registry
 from ._supervisor import (ChildSpec, Supervisor, child_spec, count_children, delete_child,
@@ -15,5 +16,5 @@ __all__ = [
     "child_spec", "count_children", "delete_child", "reply", "restart_child", "start_child",
     "stop", "terminate_child", "which_children",
     "AlreadyRegistered", "AlreadyStarted", "Registry", "Task", "TaskExit", "TaskSupervisor",
-    "TaskTimeout", "UnknownRegistry",
+    "TaskTimeout", "UnknownRegistry", "BadGenServer", "ChildSpecError", "UnknownRequest",
 ]

@@ -15,7 +15,7 @@ from ..core._ids import Pid
 from ..core._pattern import ANY
 from ..core._process import _current, _remove_first, exit, monitor, process_flag, receive, unlink
 from ..core._records import ExitMsg
-from ._errors import StartError, SupervisorError
+from ._errors import ChildSpecError, StartError, SupervisorError
 from ._gen_server import GenServer, Stop, call
 from ._supervisor import RestartIntensity, _restartable, _start_spec, child_spec
 
@@ -43,7 +43,10 @@ class DynamicSupervisor(GenServer):
         if op == "start_child":
             if self._max_children is not None and len(self._children) >= self._max_children:
                 return ("error", "max_children")
-            spec = child_spec(request[1])
+            try:
+                spec = child_spec(request[1])
+            except ChildSpecError as e:
+                return ("error", e)
             try:
                 pid = _start_spec(spec)
             except StartError as e:
@@ -123,10 +126,14 @@ class DynamicSupervisor(GenServer):
         """Start a child under ``sup``; returns its pid (None if ignored).
 
         Raises:
+            ChildSpecError: ``spec`` is not a valid child spec (checked
+                here, at the caller, so the supervisor never sees it).
             SupervisorError: ``max_children`` reached, or the start failed.
         """
-        status, value = call(sup, ("start_child", spec), None)
+        status, value = call(sup, ("start_child", child_spec(spec)), None)
         if status != "ok":
+            if isinstance(value, ChildSpecError):
+                raise value
             raise SupervisorError(value)
         return value
 

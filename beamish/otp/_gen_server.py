@@ -20,6 +20,19 @@ a value              ``handle_call``: reply with it.  Other callbacks: carry on
 ``IGNORE``           ``init`` only: do not start; ``start_link`` returns None
 ===================  =========================================================
 
+``init`` runs instead of ``__init__``, in the new process (a subclass
+that defines ``__init__`` is refused when it is defined).  ``self.pid`` is
+the server's own pid, set before ``init`` runs; ``pid`` is reserved (an
+attribute or method of that name is refused), so use it rather than
+``beamish.self``, whose name the method's ``self`` shadows.  A server's
+``process_info`` shows ``Class.init`` as its initial call.
+
+A request the class does not handle crashes the server, as an unmatched
+clause does in Elixir: the base ``handle_call``, ``handle_cast`` and
+``handle_continue`` raise :class:`UnknownRequest`, the caller gets
+``CallExit`` and the supervisor restarts the server.  (An unexpected
+*message* is only logged, as Elixir's default ``handle_info`` does.)
+
 ``timeout=t`` (seconds) delivers ``handle_info("timeout")`` if no message
 arrives within ``t``; ``continue_=arg`` runs ``handle_continue(arg)``
 before the next message is taken.
@@ -54,12 +67,13 @@ from typing import Any, Optional
 from ..core import _process
 from ..core._errors import Exit
 from ..core._ids import Pid
+from ..core._info import describe_process
 from ..core._pattern import ANY
-from ..core._process import (_NO_EXIT, _current, demonitor, monitor, receive, send, spawn_opt,
-                             unlink)
+from ..core._process import (_NO_EXIT, _current, _mark_reported, _set_initial_call, demonitor,
+                             monitor, receive, send, spawn_opt, unlink)
 from ..core._ids import make_ref
 from ..core._records import Down, ExitMsg
-from ._errors import CallExit, CallTimeout, StartError
+from ._errors import BadGenServer, CallExit, CallTimeout, StartError, UnknownRequest
 from ._names import register_name, resolve_name
 
 log = logging.getLogger(__name__)
@@ -118,13 +132,45 @@ def _is_clean(reason: Any) -> bool:
     return isinstance(reason, tuple) and len(reason) == 2 and reason[0] == "shutdown"
 
 
+#: Results of Elixir's ``init/1`` that, returned from ``init`` here, would
+#: be taken as "started" with the tuple thrown away.
+_ELIXIR_INIT = ("ok", "stop")
+
+
 class GenServer:
-    """Base class of generic servers; see the module docstring."""
+    """Base class of generic servers; see the module docstring.
+
+    Reserved attribute: ``pid``, the server's own pid (read-only).
+    """
 
     #: Child-spec defaults used when the class is listed in a supervisor.
     restart: str = "permanent"
     shutdown: Any = 5000
     child_type: str = "worker"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Refuse, where the class is written, what would silently not work."""
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            raise BadGenServer(
+                f"{cls.__qualname__} defines __init__, which a GenServer never runs: "
+                f"rename it to init(self, ...); it runs in the server's process and "
+                f"gets the arguments given to start_link")
+        if "pid" in cls.__dict__:
+            raise BadGenServer(
+                f"{cls.__qualname__} defines 'pid', which GenServer reserves for the "
+                f"server's own pid (self.pid): choose another name")
+
+    @property
+    def pid(self) -> Pid:
+        """This server's pid; set before ``init`` runs."""
+        return self._GenServer__pid
+
+    @pid.setter
+    def pid(self, value: Any) -> None:
+        raise BadGenServer(
+            f"{type(self).__qualname__}.pid is reserved for the server's own pid: "
+            f"store {value!r} under another name")
 
     # ------------------------------------------------------------ callbacks
     def init(self, *args: Any, **kwargs: Any) -> Any:
@@ -132,17 +178,17 @@ class GenServer:
         return None
 
     def handle_call(self, request: Any, from_: tuple) -> Any:
-        raise NotImplementedError(f"{type(self).__name__} has no handle_call for {request!r}")
+        raise UnknownRequest(type(self).__qualname__, "handle_call", request)
 
     def handle_cast(self, msg: Any) -> Any:
-        raise NotImplementedError(f"{type(self).__name__} has no handle_cast for {msg!r}")
+        raise UnknownRequest(type(self).__qualname__, "handle_cast", msg)
 
     def handle_info(self, msg: Any) -> Any:
         log.warning("%s %r received an unexpected message: %r",
                     type(self).__name__, _current().pid, msg)
 
     def handle_continue(self, arg: Any) -> Any:
-        raise NotImplementedError(f"{type(self).__name__} has no handle_continue for {arg!r}")
+        raise UnknownRequest(type(self).__qualname__, "handle_continue", arg)
 
     def terminate(self, reason: Any) -> None:
         """Runs on ``stop``, on a ``Stop`` result, when a callback fails (an
@@ -180,6 +226,7 @@ def _start(cls: type, args: tuple, kwargs: dict, name: Any, link: bool) -> Optio
     ack = make_ref()
     pid, ref = spawn_opt(_server_main, (cls, args, kwargs, me.pid, ack, name, link), link=link,
                          monitor=True)
+    _set_initial_call(pid, f"{cls.__module__}:{cls.__qualname__}.init")
     msg = receive((_ACK, ack, ANY), ("DOWN", ref, ANY, ANY, ANY))
     if msg[0] == "DOWN":
         raise StartError(msg.reason)
@@ -226,8 +273,14 @@ def _server_main(cls: type, args: tuple, kwargs: dict, starter: Pid, ack_ref: An
             send(starter, (_ACK, ack_ref, ("error", ("already_started", holder or e))))
             return
     server = cls.__new__(cls)
+    server._GenServer__pid = me.pid
     try:
         res = server.init(*args, **kwargs)
+        if res.__class__ is tuple and 2 <= len(res) <= 3 and res[0] in _ELIXIR_INIT \
+                or res.__class__ is str and res == "ignore":
+            raise BadGenServer(
+                f"{cls.__qualname__}.init returned {res!r}, an Elixir-style result: keep "
+                f"state on self and return nothing (or NoReply(...), Stop(reason), IGNORE)")
     except Exit:
         raise
     except Exception as e:
@@ -316,14 +369,17 @@ def _loop(server: GenServer, me: Any, parent: Pid, timeout: Optional[float], con
             # once, without terminate (as OTP).
             raise
         # The callback's own exit(reason), or a nested call or task await
-        # that failed: a callback failure like any other.
-        _terminate(server, e.reason, msg)
+        # that failed: a callback failure like any other, reported with
+        # the failed call's own traceback (where the callback made it).
+        _terminate(server, e.reason, msg, e)
         raise
     except Exception as e:
         if me.exit_ is not _NO_EXIT:
             raise   # killed meanwhile: the signal's reason wins, no terminate
-        _terminate(server, e, msg)
-        raise
+        _terminate(server, e, msg, e)
+        # Reported above: end as an exit with the same reason, so the
+        # runtime does not log the crash a second time.
+        raise Exit(e) from None
 
 
 def _after(res: Any, _unused: Any) -> tuple:
@@ -337,19 +393,43 @@ def _after(res: Any, _unused: Any) -> tuple:
     return None, _NOTHING
 
 
-def _terminate(server: GenServer, reason: Any, last: Any) -> None:
+def _terminate(server: GenServer, reason: Any, last: Any, cause: Any = None) -> None:
+    """Run ``terminate`` and, for an abnormal ``reason``, log the one
+    report of the server's end (Elixir's "GenServer ... terminating").
+
+    ``cause`` is the exception that ended the callback: the crash itself,
+    or the ``Exit`` of a failed nested call (whose message says which call
+    failed and whose traceback is where the callback made it).
+    """
+    me = _current()
     try:
         server.terminate(reason)
     except Exception as e:
-        log.error("%s %r crashed in terminate: %r", type(server).__name__, _current().pid, e,
-                  exc_info=e)
-        raise
-    if not _is_clean(reason):
-        exc_info = (type(reason), reason, reason.__traceback__) if isinstance(
-            reason, BaseException) else None
-        log.error("GenServer %r (%s) terminating: reason %r, last message %r",
-                  _current().pid, type(server).__name__, reason, last, exc_info=exc_info,
-                  extra={"beamish_pid": repr(_current().pid)})
+        _mark_reported(e)
+        log.error("GenServer %s (%s) crashed in terminate: %r", describe_process(me),
+                  type(server).__qualname__, e, exc_info=e,
+                  extra={"beamish_pid": repr(me.pid)})
+        raise Exit(e) from None
+    if _is_clean(reason):
+        return
+    if not isinstance(cause, BaseException):
+        cause = reason if isinstance(reason, BaseException) else None
+    if cause is None:
+        why = f"** (stop) {reason!r}"
+    elif isinstance(cause, Exit):
+        why = f"** (stop) {cause}" if isinstance(cause, CallExit) \
+            else f"** (exit) {cause.reason!r}"
+    else:
+        why = f"** ({type(cause).__name__}) {cause}"
+    if cause is not None:
+        _mark_reported(cause)
+        if cause is not reason and isinstance(reason, BaseException):
+            _mark_reported(reason)
+    log.error("GenServer %s (%s) terminating\n%s\nLast message: %r",
+              describe_process(me), type(server).__qualname__, why, last,
+              exc_info=(type(cause), cause, cause.__traceback__) if cause is not None
+              else None,
+              extra={"beamish_pid": repr(me.pid)})
 
 
 # -------------------------------------------------------------- client API
@@ -418,16 +498,16 @@ def stop(server: Any, reason: Any = "normal", timeout: Optional[float] = None) -
     """
     pid = _whereis(server)
     if pid is None:
-        raise CallExit("noproc", server, ("stop", reason))
+        raise CallExit("noproc", server, ("stop", reason), "stop")
     if pid == _current().pid:
-        raise CallExit("calling_self", server, ("stop", reason))
+        raise CallExit("calling_self", server, ("stop", reason), "stop")
     ref = monitor(pid)
     send(pid, (_STOP, reason))
     msg = receive(("DOWN", ref, ANY, ANY, ANY), timeout=timeout, default=_NOTHING)
     if msg is _NOTHING:
         demonitor(ref, flush=True)
-        raise CallTimeout("timeout", server, ("stop", reason))
+        raise CallTimeout("timeout", server, ("stop", reason), "stop")
     if msg.reason == "noproc":
-        raise CallExit("noproc", server, ("stop", reason))
+        raise CallExit("noproc", server, ("stop", reason), "stop")
     if msg.reason is not reason and msg.reason != reason:
-        raise CallExit(msg.reason, server, ("stop", reason))
+        raise CallExit(msg.reason, server, ("stop", reason), "stop")

@@ -41,10 +41,10 @@ from typing import Any, Callable, Optional
 
 from ..core._ids import Pid
 from ..core._pattern import ANY
-from ..core._process import (_current, _remove_first, demonitor, exit, monitor, process_flag,
-                             receive, unlink)
+from ..core._process import (_current, _remove_first, _was_reported, demonitor, exit, monitor,
+                             process_flag, receive, unlink)
 from ..core._records import ExitMsg
-from ._errors import AlreadyStarted, StartError, SupervisorError
+from ._errors import AlreadyStarted, ChildSpecError, StartError, SupervisorError, describe_id
 from ._gen_server import GenServer, NoReply, Reply, Stop, call
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ class ChildSpec:
 
     ``start(*args, **kwargs)`` must return the pid of a process linked to
     the caller (``GenServer.start_link`` does), or None to be ignored.
+    An invalid field raises :class:`ChildSpecError` naming the child.
     """
 
     id: Any
@@ -73,18 +74,31 @@ class ChildSpec:
     type: str = "worker"
 
     def __post_init__(self) -> None:
+        if not callable(self.start):
+            raise ChildSpecError(self.id, f"start must be a function returning a pid, "
+                                          f"got {self.start!r}")
+        if not isinstance(self.args, tuple) or not isinstance(self.kwargs, dict):
+            raise ChildSpecError(self.id, "args must be a tuple and kwargs a dict")
         if self.restart not in RESTARTS:
-            raise ValueError(f"child {self.id!r}: restart must be one of {RESTARTS}")
+            raise ChildSpecError(self.id, f"restart must be one of {RESTARTS}, "
+                                          f"got {self.restart!r}")
         if self.type not in ("worker", "supervisor"):
-            raise ValueError(f"child {self.id!r}: type must be 'worker' or 'supervisor'")
+            raise ChildSpecError(self.id, f"type must be 'worker' or 'supervisor', "
+                                          f"got {self.type!r}")
         sd = self.shutdown
         if not (sd in ("brutal_kill", "infinity") or (isinstance(sd, int) and sd >= 0)):
-            raise ValueError(f"child {self.id!r}: shutdown must be milliseconds, "
-                             f"'infinity' or 'brutal_kill', got {sd!r}")
+            raise ChildSpecError(self.id, f"shutdown must be milliseconds, 'infinity' or "
+                                          f"'brutal_kill', got {sd!r}")
 
 
 def child_spec(item: Any) -> ChildSpec:
-    """Normalise a supervisor child entry into a :class:`ChildSpec`."""
+    """Normalise a supervisor child entry into a :class:`ChildSpec`.
+
+    Raises:
+        ChildSpecError: ``item`` is none of the accepted forms (a GenServer
+            instance, say, where its class belongs), or a dict with unknown
+            or missing fields.
+    """
     if isinstance(item, ChildSpec):
         return item
     if isinstance(item, type) and hasattr(item, "child_spec"):
@@ -93,8 +107,20 @@ def child_spec(item: Any) -> ChildSpec:
             and hasattr(item[0], "child_spec"):
         return item[0].child_spec(*item[1:])
     if isinstance(item, dict):
-        return ChildSpec(**item)
-    raise ValueError(f"not a child spec: {item!r}")
+        try:
+            return ChildSpec(**item)
+        except TypeError as e:   # unknown or missing fields
+            raise ChildSpecError(item.get("id", item), f"not a valid child spec dict: {e}") \
+                from None
+    if isinstance(item, GenServer) or (isinstance(item, tuple) and item
+                                       and isinstance(item[0], GenServer)):
+        cls = type(item if isinstance(item, GenServer) else item[0])
+        raise ChildSpecError(cls, f"a {cls.__qualname__} instance was given where a child "
+                                  f"spec belongs: pass the class ({cls.__qualname__}, or "
+                                  f"({cls.__qualname__}, *args) for its init's arguments); "
+                                  f"the supervisor makes the instance in the child's process")
+    raise ChildSpecError(item, "not a child spec: give a GenServer class, (class, *args), "
+                               "a ChildSpec or a dict of its fields")
 
 
 class RestartIntensity:
@@ -148,11 +174,13 @@ def _shutdown_child(pid: Pid, spec: ChildSpec) -> Any:
     timeout = None if mode == "infinity" else mode / 1000.0
     down = receive(("DOWN", ref, ANY, ANY, ANY), timeout=timeout, default=None)
     if down is None:
-        log.error("child %r (%r) did not stop within %s ms: killing it", spec.id, pid, mode)
+        log.error("child %s (%r) did not stop within %s ms: killing it", describe_id(spec.id),
+                  pid, mode)
         exit(pid, "kill")
         down = receive(("DOWN", ref, ANY, ANY, ANY))
     if down.reason != "shutdown":
-        log.error("child %r (%r) shut down with reason %r", spec.id, pid, down.reason)
+        log.error("child %s (%r) shut down with reason %r", describe_id(spec.id), pid,
+                  down.reason)
     return down.reason
 
 
@@ -191,10 +219,18 @@ class Supervisor(GenServer):
         self._strategy = strategy
         self._intensity = RestartIntensity(max_restarts, max_seconds)
         self._children: list = []
-        specs = [child_spec(c) for c in children]
-        ids = [s.id for s in specs]
-        if len(set(map(repr, ids))) != len(ids):
-            raise ValueError(f"duplicate child ids in {ids!r}")
+        try:
+            specs = [child_spec(c) for c in children]
+            seen: set = set()
+            for s in specs:
+                if repr(s.id) in seen:
+                    raise ChildSpecError(s.id, "two children have this id: give each its own "
+                                               "(ChildSpec(id=...) or a dict with an 'id')")
+                seen.add(repr(s.id))
+        except ChildSpecError as e:
+            # The user's mistake, not the supervisor's crash: start_link
+            # raises StartError with it as the reason, and nothing is logged.
+            return Stop(e)
         for spec in specs:
             child = _Child(spec)
             try:
@@ -203,7 +239,8 @@ class Supervisor(GenServer):
                 self._stop_children(self._children)
                 return Stop(e.reason)
             self._children.append(child)
-            log.info("supervisor %r started child %r as %r", _current().pid, spec.id, child.pid)
+            log.debug("supervisor %r started child %s as %r", _current().pid,
+                      describe_id(spec.id), child.pid)
         return None
 
     # ---------------------------------------------------------- messages
@@ -217,14 +254,17 @@ class Supervisor(GenServer):
 
     def _child_exited(self, child: _Child, reason: Any) -> Any:
         spec = child.spec
-        child.pid = None
+        child_pid, child.pid = child.pid, None
         if not _restartable(spec.restart, reason):
             if spec.restart == "temporary":
                 self._children.remove(child)
             return None
-        log.error("supervisor %r: child %r exited with %r", _current().pid, spec.id, reason,
+        # A GenServer or task has logged its own crash with its traceback:
+        # the traceback is only added here for a child that has not.
+        log.error("supervisor %r: child %s (%r) exited with %r",
+                  _current().pid, describe_id(spec.id), child_pid, reason,
                   exc_info=(type(reason), reason, reason.__traceback__)
-                  if isinstance(reason, BaseException) else None)
+                  if isinstance(reason, BaseException) and not _was_reported(reason) else None)
         return self._restart(child)
 
     def _restart(self, child: _Child) -> Any:
@@ -253,11 +293,11 @@ class Supervisor(GenServer):
                 try:
                     c.pid = _start_spec(c.spec)
                     c.restarts += 1
-                    log.info("supervisor %r restarted child %r as %r", _current().pid,
-                             c.spec.id, c.pid)
+                    log.info("supervisor %r restarted child %s as %r", _current().pid,
+                             describe_id(c.spec.id), c.pid)
                 except StartError as e:
-                    log.error("supervisor %r could not restart child %r: %r",
-                              _current().pid, c.spec.id, e.reason)
+                    log.error("supervisor %r could not restart child %s: %s",
+                              _current().pid, describe_id(c.spec.id), e)
                     failed = c
                     break
             if failed is None:
@@ -288,7 +328,10 @@ class Supervisor(GenServer):
         if op == "restart_counts":
             return {c.spec.id: c.restarts for c in self._children}
         if op == "start_child":
-            spec = child_spec(request[1])
+            try:
+                spec = child_spec(request[1])
+            except ChildSpecError as e:
+                return ("error", e)
             existing = self._find(spec.id)
             if existing is not None:
                 if existing.pid is not None:
@@ -338,6 +381,8 @@ def _checked(result: Any) -> Any:
     if status != "ok":
         if value.__class__ is tuple and len(value) == 2 and value[0] == "already_started":
             raise AlreadyStarted(value[1])
+        if isinstance(value, ChildSpecError):
+            raise value
         raise SupervisorError(value)
     return value
 
@@ -356,11 +401,13 @@ def start_child(sup: Any, spec: Any) -> Optional[Pid]:
     """Add and start a child; returns its pid.
 
     Raises:
+        ChildSpecError: ``spec`` is not a valid child spec (checked here,
+            at the caller, so the supervisor never sees it).
         AlreadyStarted: a child with that id is running (``.pid`` is it).
         SupervisorError: otherwise refused: ``"already_present"`` (a
             stopped child has that id), or the child failed to start.
     """
-    return _checked(call(sup, ("start_child", spec), None))
+    return _checked(call(sup, ("start_child", child_spec(spec)), None))
 
 
 def terminate_child(sup: Any, child_id: Any) -> None:

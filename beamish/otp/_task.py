@@ -34,8 +34,8 @@ from typing import Any, Callable, Optional
 from ..core._errors import BadArg
 from ..core._ids import Pid, Ref
 from ..core._pattern import ANY
-from ..core._process import (_current, _remove_first, demonitor, exit, monitor, receive, send,
-                             spawn, spawn_link, unlink)
+from ..core._process import (_current, _mark_reported, _remove_first, demonitor, exit, monitor,
+                             receive, send, spawn, spawn_link, unlink)
 from ..core._records import Down
 from ._errors import TaskExit, TaskTimeout
 from ._supervisor import ChildSpec
@@ -203,6 +203,7 @@ def _run(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) 
     try:
         return fn(*args, **kwargs)
     except Exception as e:
+        _mark_reported(e)
         log.error("task %r running %s crashed: %r", _current().pid,
                   getattr(fn, "__qualname__", fn), e, exc_info=e,
                   extra={"beamish_pid": repr(_current().pid), "beamish_reason": repr(e)})
