@@ -24,11 +24,11 @@ from ..core._codec import CodecError, decode, encode
 from ._errors import AuthError, NodeNotFound, ProtocolError, RemoteError
 from ._leaks import Suspect
 from ._paths import local_nodes, read_cookie, runtime_dir, socket_path
-from ._records import COLUMNS, NodeInfo, ProcessDetail, ProcRow, TreeNode
+from ._records import COLUMNS, NodeInfo, ProcessDetail, ProcRow, SocketRow, TreeNode
 from ._slicer import SliceCost
 from ._wire import HELLO_MAX, PROTOCOL_VERSION, REPLY_MAX, frame, hello as hello_payload
 
-__all__ = ["Client", "ProcessList", "connect", "find_node", "live_nodes"]
+__all__ = ["Client", "ProcessList", "Redialer", "connect", "find_node", "live_nodes"]
 
 DEFAULT_TIMEOUT = 30.0
 _HEADER = struct.Struct(">I")
@@ -140,6 +140,10 @@ class Client:
         """``exit(pid, "kill")`` on the node; True if the process was alive."""
         return bool(self.request("kill", pid=pid)["killed"])
 
+    def sockets(self) -> list:
+        """The node's TCP and UDP sockets (SocketRow records), busiest first."""
+        return [SocketRow._make(r) for r in self.request("sockets")["sockets"]]
+
     def leaks(self) -> list:
         """The leak flags the node raises alone (Suspect records)."""
         return [Suspect.from_wire(s) for s in self.request("leaks")["suspects"]]
@@ -222,3 +226,53 @@ def connect(name: Optional[str] = None, *, cookie: Optional[str] = None,
     except BaseException:
         sock.close()
         raise
+
+
+class Redialer:
+    """A :class:`Client` that can dial its node again: the terminal UI's
+    source, so a node that restarts (same name, new OS process) is picked
+    up again without restarting the observer.
+
+    Requests go to the current client; :meth:`reconnect` looks the node up
+    again by its name (a node left with the default name is found by the
+    label prefix, as :func:`find_node` does) and swaps the client in.
+    """
+
+    def __init__(self, client: Client, *, cookie: Optional[str] = None,
+                 timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.client = client
+        self.node = client.node
+        self._cookie = cookie
+        self._timeout = timeout
+
+    def reconnect(self) -> None:
+        """Connect to the node again, dropping the old connection.
+
+        Raises:
+            NodeNotFound: no live node of that name (yet).
+            AuthError, CookieError, ProtocolError, OSError: as :func:`connect`.
+        """
+        fresh = connect(self.node, cookie=self._cookie, timeout=self._timeout)
+        self.client.close()
+        self.client = fresh
+
+    def node_info(self, history: bool = False) -> NodeInfo:
+        return self.client.node_info(history)
+
+    def processes(self) -> ProcessList:
+        return self.client.processes()
+
+    def process(self, pid: str, messages: int = 20) -> Optional[ProcessDetail]:
+        return self.client.process(pid, messages)
+
+    def tree(self) -> list:
+        return self.client.tree()
+
+    def kill(self, pid: str) -> bool:
+        return self.client.kill(pid)
+
+    def sockets(self) -> list:
+        return self.client.sockets()
+
+    def close(self) -> None:
+        self.client.close()

@@ -8,8 +8,12 @@ runtime only through its public introspection (``processes``,
 """
 from __future__ import annotations
 
+import os
 import platform
 import re
+import resource
+import socket
+import struct
 import sys
 import time
 from collections import Counter
@@ -19,16 +23,17 @@ import gevent
 
 from ..core._ids import Pid, node, node_creation
 from ..core._info import process_count, process_info, processes
-from ..core._process import exit as exit_signal, is_alive, whereis
+from ..core._process import _lookup, exit as exit_signal, is_alive, whereis
 from ..core._records import ProcessInfo
 from ..otp._errors import CallExit
 from ..otp._gen_server import call
-from ._records import MonitorRow, NodeInfo, ProcessDetail, ProcRow, TreeNode
+from ._footprint import StateSizer, monitor_table_bytes
+from ._records import MonitorRow, NodeInfo, ProcessDetail, ProcRow, SocketRow, TreeNode
 from ._slicer import Slicer
 from ._stats import NodeStats
 
 __all__ = ["parse_pid", "row_of", "iter_rows", "process_detail", "supervision_tree",
-           "node_info", "kill", "MESSAGES_MAX", "REPR_MAX"]
+           "node_info", "kill", "sockets", "MESSAGES_MAX", "REPR_MAX"]
 
 #: Most mailbox messages one detail request copies out.
 MESSAGES_MAX = 1000
@@ -82,8 +87,10 @@ def _target(target: Any) -> str:
     return _short(target)
 
 
-def row_of(info: ProcessInfo) -> ProcRow:
-    """A process list row for one ``ProcessInfo``."""
+def row_of(info: ProcessInfo, held: int = 0, state: int = 0) -> ProcRow:
+    """A process list row for one ``ProcessInfo``; ``held`` and ``state``
+    are bytes it holds that ``process_info`` does not count (its monitor
+    entries, its state: see :mod:`._footprint`), added to its memory."""
     monitors = info.monitors
     dup = 0
     dup_target = None
@@ -94,18 +101,38 @@ def row_of(info: ProcessInfo) -> ProcRow:
             dup_target = _target(per_target.most_common(1)[0][0])
     return ProcRow(repr(info.pid), info.registered_name, info.initial_call,
                    info.current_function, info.status, info.reductions,
-                   info.message_queue_len, info.memory, len(info.links), len(monitors),
-                   len(info.monitored_by), dup, dup_target, info.trap_exit)
+                   info.message_queue_len, info.memory + held + state, len(info.links),
+                   len(monitors), len(info.monitored_by), dup, dup_target, info.trap_exit,
+                   _label(info), state)
 
 
-def iter_rows(slicer: Slicer) -> Iterator[ProcRow]:
+def _label(info: ProcessInfo) -> Optional[str]:
+    """The process's label (any term a process gave ``set_label``) as text."""
+    label = getattr(info, "label", None)
+    return label if label is None or isinstance(label, str) else _short(label, 80)
+
+
+def _held(pid: Pid, sizer: Optional[StateSizer]) -> tuple:
+    """``(monitor entry bytes, state bytes)`` of a live process."""
+    proc = _lookup(pid)
+    if proc is None:
+        return 0, 0
+    return monitor_table_bytes(proc), sizer.size(proc) if sizer is not None else 0
+
+
+def iter_rows(slicer: Slicer, sizer: Optional[StateSizer] = None) -> Iterator[ProcRow]:
     """Rows of every live process, oldest first, yielding to the hub as the
-    slicer says.  Processes that end during the walk are left out."""
+    slicer says.  Processes that end during the walk are left out.  With a
+    ``sizer``, every row's memory includes its state (see :mod:`._footprint`)."""
+    if sizer is not None:
+        sizer.begin()
     for pid in processes():
         info = process_info(pid)
         if info is not None:
-            yield row_of(info)
+            yield row_of(info, *_held(pid, sizer))
         slicer.tick()
+    if sizer is not None:
+        sizer.end()
 
 
 def process_detail(pid: Pid, messages: int = 20) -> Optional[ProcessDetail]:
@@ -118,15 +145,32 @@ def process_detail(pid: Pid, messages: int = 20) -> Optional[ProcessDetail]:
     if info is None:
         return None
     queued = info.messages or ()
+    links, watchers = info.links[:PIDS_SHOWN], info.monitored_by[:PIDS_SHOWN]
+    targets = [m.target for m in info.monitors if m.target.__class__ is Pid]
+    names = {}
+    for p in {*links, *watchers, *targets[:PIDS_SHOWN]}:
+        name = _name_of(p)
+        if name:
+            names[repr(p)] = name
     return ProcessDetail(
-        row=row_of(info),
-        links=tuple(repr(p) for p in info.links[:PIDS_SHOWN]),
+        row=row_of(info, *_held(pid, StateSizer(ttl=0))),
+        links=tuple(repr(p) for p in links),
         monitors=_group_monitors(info.monitors),
-        monitored_by=tuple(repr(p) for p in info.monitored_by[:PIDS_SHOWN]),
+        monitored_by=tuple(repr(p) for p in watchers),
         stack=tuple(info.stack or ()),
         messages=tuple(_short(m) for m in queued[:messages]),
         messages_total=info.message_queue_len,
+        names=names,
     )
+
+
+def _name_of(pid: Pid) -> Optional[str]:
+    """What a process is called: its registered name, else its label, else
+    its initial call; None if it is not alive."""
+    info = process_info(pid)
+    if info is None:
+        return None
+    return info.registered_name or _label(info) or info.initial_call
 
 
 def _group_monitors(monitors: tuple) -> tuple:
@@ -207,7 +251,76 @@ def node_info(stats: NodeStats, history: bool = False) -> NodeInfo:
         gevent=gevent.__version__, beamish=__version__, rss=stats.rss(),
         cpu_percent=stats.cpu_percent, process_count=process_count(),
         message_rate=stats.message_rate, hub_latency_ms=stats.hub_latency_ms,
-        run_queue=stats.run_queue(), history=tuple(stats.history) if history else ())
+        run_queue=stats.run_queue(), history=tuple(stats.history) if history else (),
+        open_files=_open_files(stats), open_files_limit=_open_files_limit())
+
+
+def _open_files(stats: NodeStats) -> int:
+    try:
+        return stats.os_process.num_fds()
+    except Exception:   # psutil.Error or OSError: out of descriptors itself
+        return 0
+
+
+def _open_files_limit() -> int:
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return 0 if soft == resource.RLIM_INFINITY else soft
+
+
+# Linux's struct tcp_info: tcpi_bytes_acked (sent and acknowledged) and
+# tcpi_bytes_received are the u64s at these offsets (kernel 4.1 and later).
+_TCP_INFO_LEN = 136
+_BYTES = struct.Struct("=QQ")
+_BYTES_AT = 120
+
+
+def _tcp_bytes(fd: int, family: int) -> tuple:
+    """``(bytes in, bytes out)`` of the TCP socket ``fd`` (ours: this is the
+    node's process), or ``(None, None)`` where the kernel does not say."""
+    try:
+        with socket.fromfd(fd, family, socket.SOCK_STREAM) as s:
+            raw = s.getsockopt(socket.IPPROTO_TCP, getattr(socket, "TCP_INFO", 11),
+                               _TCP_INFO_LEN)
+    except OSError:
+        return None, None
+    if len(raw) < _BYTES_AT + _BYTES.size:
+        return None, None
+    acked, received = _BYTES.unpack_from(raw, _BYTES_AT)
+    # The kernel counts our SYN among the acknowledged bytes: not data.
+    return received, max(0, acked - 1)
+
+
+def _address(addr: Any) -> str:
+    if not addr:
+        return ""
+    host, port = addr[0], addr[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def sockets(stats: NodeStats, first_seen: dict) -> list:
+    """The node's TCP and UDP sockets (SocketRow records), the busiest
+    first.  ``first_seen`` maps a socket's inode to when a request first
+    saw it (kept by the endpoint): the age shown is "seen for"."""
+    now = time.time()
+    out = []
+    live = {}
+    for c in stats.os_process.net_connections(kind="inet"):
+        if c.fd < 0:
+            continue
+        try:
+            inode = os.fstat(c.fd).st_ino
+        except OSError:
+            continue
+        live[inode] = first_seen.get(inode, now)
+        tcp = c.type == socket.SOCK_STREAM
+        bytes_in, bytes_out = _tcp_bytes(c.fd, c.family) if tcp else (None, None)
+        out.append(SocketRow(c.fd, "tcp" if tcp else "udp", _address(c.laddr),
+                             _address(c.raddr), c.status if tcp else "", now - live[inode],
+                             bytes_in, bytes_out))
+    first_seen.clear()
+    first_seen.update(live)
+    out.sort(key=lambda r: -((r.bytes_in or 0) + (r.bytes_out or 0)))
+    return out
 
 
 def kill(pid: Pid) -> bool:

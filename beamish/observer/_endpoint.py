@@ -53,8 +53,10 @@ from ..core._pattern import ANY
 from ..core._process import (_current, _remove_first, demonitor, exit, monitor, receive, send,
                              spawn_link, spawn_opt, unlink, whereis)
 from ..otp._supervisor import ChildSpec
-from ._collect import iter_rows, kill, node_info, parse_pid, process_detail, supervision_tree
+from ._collect import (iter_rows, kill, node_info, parse_pid, process_detail, sockets,
+                       supervision_tree)
 from ._errors import EndpointError, ProtocolError
+from ._footprint import StateSizer
 from ._leaks import Sample, Thresholds, find_suspects
 from ._paths import node_label, read_cookie, runtime_dir, socket_path
 from ._records import COLUMNS
@@ -86,6 +88,8 @@ class _Context:
     budget: float
     stats: NodeStats = field(default_factory=NodeStats)
     inode: int = 0
+    sizer: StateSizer = field(default_factory=StateSizer)
+    sockets_seen: dict = field(default_factory=dict)    # socket inode -> first seen
 
     def remove_socket(self) -> None:
         """Unlink the socket if it is still ours (not a successor node's).
@@ -345,7 +349,7 @@ def _op_processes(conn: _Conn, ctx: _Context, req: dict) -> None:
     slicer = Slicer(ctx.budget)
     body = msgpack.Packer(use_bin_type=True, strict_types=True, autoreset=False)
     n = 0
-    for row in iter_rows(slicer):
+    for row in iter_rows(slicer, ctx.sizer):
         body.pack(list(row))
         n += 1
     cost = slicer.finish()
@@ -401,6 +405,11 @@ def _op_leaks(conn: _Conn, ctx: _Context, req: dict) -> None:
                "cost": slicer.finish().to_wire()})
 
 
+def _op_sockets(conn: _Conn, ctx: _Context, req: dict) -> None:
+    rows = sockets(ctx.stats, ctx.sockets_seen)
+    conn.send({"ok": True, "sockets": [list(r) for r in rows]})
+
+
 def _op_ping(conn: _Conn, ctx: _Context, req: dict) -> None:
     conn.send({"ok": True})
 
@@ -412,5 +421,6 @@ _HANDLERS = {
     "tree": _op_tree,
     "kill": _op_kill,
     "leaks": _op_leaks,
+    "sockets": _op_sockets,
     "ping": _op_ping,
 }

@@ -16,10 +16,11 @@ each with a reason a person can act on.  Three kinds of leak are flagged:
     series the duplicate must be there in each of the last
     ``dup_persist`` samples; a single sample flags it at once.
 
-``monitor_growth``, ``link_growth``, ``mailbox_growth``
-    A process's monitor, link or mailbox count grows steadily over the
-    window: it rises in most steps, falls in few, and by at least a
-    threshold overall.
+``monitor_growth``, ``link_growth``, ``mailbox_growth``, ``memory_growth``
+    A process's monitor, link or mailbox count, or its memory (its state
+    included: a GenServer appending to a list it never trims), grows
+    steadily over the window: it rises in most steps, falls in few, and by
+    at least a threshold overall (1 MiB for memory).
 
 ``process_growth``
     The node's process count grows steadily while traffic (message rate)
@@ -39,18 +40,20 @@ from ._records import ProcRow
 
 __all__ = ["Sample", "Suspect", "Thresholds", "find_suspects", "duplicate_monitors",
            "growing_tables", "process_growth", "DUPLICATE_MONITORS", "MONITOR_GROWTH",
-           "LINK_GROWTH", "MAILBOX_GROWTH", "PROCESS_GROWTH"]
+           "LINK_GROWTH", "MAILBOX_GROWTH", "MEMORY_GROWTH", "PROCESS_GROWTH"]
 
 DUPLICATE_MONITORS = "duplicate_monitors"
 MONITOR_GROWTH = "monitor_growth"
 LINK_GROWTH = "link_growth"
 MAILBOX_GROWTH = "mailbox_growth"
+MEMORY_GROWTH = "memory_growth"
 PROCESS_GROWTH = "process_growth"
 
 #: The per-process growth checks: (kind, ProcRow field, what it is called).
 _GROWTHS = ((MONITOR_GROWTH, "monitors", "monitors"),
             (LINK_GROWTH, "links", "links"),
-            (MAILBOX_GROWTH, "message_queue_len", "queued messages"))
+            (MAILBOX_GROWTH, "message_queue_len", "queued messages"),
+            (MEMORY_GROWTH, "memory", "memory"))
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,7 @@ class Thresholds:
     min_samples: int = 4
     #: Least overall growth that counts, per ProcRow field.
     min_growth: Mapping[str, int] = field(default_factory=lambda: {
-        "monitors": 10, "links": 10, "message_queue_len": 100})
+        "monitors": 10, "links": 10, "message_queue_len": 100, "memory": 2**20})
     #: Steadiness: at least this share of steps rise, at most that share fall.
     min_rising: float = 0.5
     max_falling: float = 0.2
@@ -145,7 +148,7 @@ def duplicate_monitors(samples: Sequence[Sample], th: Thresholds = Thresholds())
         trend = f", up from {first} {last.t - recent[0].t:.1f} s earlier" \
             if row.dup_monitors > first else ""
         out.append(Suspect(
-            DUPLICATE_MONITORS, pid, row.name,
+            DUPLICATE_MONITORS, pid, row.name or row.label,
             f"holds {row.monitors} monitors, {row.dup_monitors} of them duplicates; "
             f"the most on one target: {row.dup_target}{trend} (a monitor per request, "
             f"never demonitored?)",
@@ -169,12 +172,17 @@ def growing_tables(samples: Sequence[Sample], th: Thresholds = Thresholds()) -> 
             series = [getattr(s.procs[pid], column) for s in samples if pid in s.procs]
             if _steady(series, least, th):
                 span = samples[-1].t - next(s.t for s in samples if pid in s.procs)
+                first_v, last_v = (_amount(column, v) for v in (series[0], series[-1]))
                 out.append(Suspect(
-                    kind, pid, row.name,
-                    f"{what} grew steadily from {series[0]} to {series[-1]} "
+                    kind, pid, row.name or row.label,
+                    f"{what} grew steadily from {first_v} to {last_v} "
                     f"over {span:.0f} s ({len(series)} samples)",
                     float(series[-1] - series[0])))
     return out
+
+
+def _amount(column: str, value: int) -> str:
+    return f"{value / 2**20:.1f} MiB" if column == "memory" else str(value)
 
 
 def process_growth(samples: Sequence[Sample], th: Thresholds = Thresholds()) -> list:
@@ -202,7 +210,7 @@ def find_suspects(samples: Sequence[Sample], th: Thresholds = Thresholds()) -> l
     """Every detector over ``samples`` (oldest first); suspects ranked by kind
     (duplicate monitors first), then by how bad they are."""
     order = {DUPLICATE_MONITORS: 0, MONITOR_GROWTH: 1, LINK_GROWTH: 2, MAILBOX_GROWTH: 3,
-             PROCESS_GROWTH: 4}
+             MEMORY_GROWTH: 4, PROCESS_GROWTH: 5}
     found = duplicate_monitors(samples, th) + growing_tables(samples, th) + \
         process_growth(samples, th)
     return sorted(found, key=lambda s: (order[s.kind], -s.value, s.pid or ""))

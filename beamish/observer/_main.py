@@ -13,11 +13,11 @@ import time
 from dataclasses import asdict
 from typing import Any, Optional, TextIO
 
-from ._client import Client, connect
+from ._client import Client, Redialer, connect
 from ._errors import ObserverError
 from ._leaks import Sample, Thresholds, find_suspects
 
-__all__ = ["add_arguments", "main", "check", "once", "EXIT_OK", "EXIT_SUSPECTS",
+__all__ = ["add_arguments", "check_arguments", "main", "check", "once", "EXIT_OK", "EXIT_SUSPECTS",
            "EXIT_UNREACHABLE"]
 
 EXIT_OK = 0
@@ -33,10 +33,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check", action="store_true",
                         help="sample over a window; exit 1 listing suspects if a leak flag "
                              "is raised, 0 otherwise")
-    parser.add_argument("--window", type=float, default=10.0, metavar="SECONDS",
+    parser.add_argument("--window", type=seconds, default=10.0, metavar="SECONDS",
                         help="--check's sampling window (default 10)")
-    parser.add_argument("--interval", type=float, default=None, metavar="SECONDS",
+    parser.add_argument("--interval", type=seconds, default=None, metavar="SECONDS",
                         help="seconds between samples (default: 1 for --check, 2 for the UI)")
+
+
+def seconds(value: str) -> float:
+    """``--window`` and ``--interval``: a finite number of seconds above 0."""
+    try:
+        n = float(value)
+    except ValueError:
+        n = float("nan")
+    if not 0 < n < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {value!r}")
+    return n
+
+
+def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Options that only make sense together: a mistake is a usage error
+    (``parser.error``: exit 2) rather than an option silently ignored."""
+    if args.json and not args.once:
+        parser.error("--json goes with --once (--once --json prints one snapshot as JSON)")
+    if args.once and args.check:
+        parser.error("--once and --check are different runs: give one of them")
 
 
 def _row_dict(row: Any) -> dict:
@@ -169,7 +189,11 @@ def _run(client: Client, args: argparse.Namespace, out: Any) -> int:
             sys.stderr.write(f"beamish observer: the terminal UI needs textual ({e}); "
                              f"`pip install textual`, or use --once / --check\n")
             return EXIT_UNREACHABLE
-        ObserverApp(client, interval=args.interval or 2.0).run()
+        source = Redialer(client)
+        try:
+            ObserverApp(source, interval=args.interval or 2.0).run()
+        finally:
+            source.close()
         return EXIT_OK
     except (ObserverError, OSError) as e:
         sys.stderr.write(f"beamish observer: lost node {client.node}: {e}\n")

@@ -9,11 +9,11 @@ exactly as the node's own logs do and can send them back (``kill``,
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, NamedTuple, Optional
 
 __all__ = ["ProcRow", "COLUMNS", "NodeInfo", "HistoryPoint", "MonitorRow", "ProcessDetail",
-           "TreeNode"]
+           "SocketRow", "TreeNode"]
 
 
 class ProcRow(NamedTuple):
@@ -36,6 +36,10 @@ class ProcRow(NamedTuple):
     #: The target holding the most monitors, when ``dup_monitors`` > 0.
     dup_target: Optional[str]
     trap_exit: bool
+    #: What the process says it is (``process_info``'s ``label``), if anything.
+    label: Optional[str] = None
+    #: Of ``memory``, the bytes its state holds (a GenServer's instance).
+    state_memory: int = 0
 
 
 #: The process list's columns, in wire order.
@@ -80,6 +84,8 @@ class NodeInfo:
     hub_latency_ms: float
     run_queue: int           # callbacks waiting for the hub (wake-ups, timers)
     history: tuple = ()      # HistoryPoint records, oldest first, when asked
+    open_files: int = 0      # file descriptors the OS process has open
+    open_files_limit: int = 0    # its RLIMIT_NOFILE soft limit (0: unknown or unlimited)
 
     def to_wire(self) -> dict:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -90,7 +96,7 @@ class NodeInfo:
     def from_wire(cls, d: dict) -> "NodeInfo":
         d = dict(d)
         d["history"] = tuple(HistoryPoint.from_wire(h) for h in d.get("history") or ())
-        return cls(**{f.name: d[f.name] for f in fields(cls)})
+        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
 
 
 @dataclass(frozen=True)
@@ -116,9 +122,17 @@ class ProcessDetail:
     stack: tuple             # formatted frames, outermost first
     messages: tuple          # repr strings of the first queued messages
     messages_total: int
+    #: What the pids above are called (registered name, label or initial
+    #: call), by pid string, for the pids that have one.
+    names: dict = field(default_factory=dict)
+
+    def name_of(self, pid: str) -> str:
+        """``"<0.57.0> (room_sup)"``, or the bare pid if it has no name."""
+        name = self.names.get(pid)
+        return f"{pid} ({name})" if name else pid
 
     def to_wire(self) -> dict:
-        return {"row": list(self.row), "links": list(self.links),
+        return {"row": list(self.row), "links": list(self.links), "names": dict(self.names),
                 "monitors": [[m.target, m.target_alive, m.count, list(m.refs)]
                              for m in self.monitors],
                 "monitored_by": list(self.monitored_by), "stack": list(self.stack),
@@ -130,7 +144,21 @@ class ProcessDetail:
                    monitors=tuple(MonitorRow(t, alive, n, tuple(refs))
                                   for t, alive, n, refs in d["monitors"]),
                    monitored_by=tuple(d["monitored_by"]), stack=tuple(d["stack"]),
-                   messages=tuple(d["messages"]), messages_total=d["messages_total"])
+                   messages=tuple(d["messages"]), messages_total=d["messages_total"],
+                   names=dict(d.get("names") or {}))
+
+
+class SocketRow(NamedTuple):
+    """One TCP or UDP socket of the node's OS process."""
+
+    fd: int
+    kind: str                # "tcp" | "udp"
+    local: str               # "127.0.0.1:4000"
+    peer: str                # "" when not connected (a listener)
+    status: str              # TCP state, as psutil names it ("ESTABLISHED", "LISTEN")
+    age: float               # seconds since the endpoint first saw it
+    bytes_in: Optional[int]  # received (TCP only, from the kernel's tcp_info)
+    bytes_out: Optional[int]     # sent and acknowledged (TCP only)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ NUMERIC = ("reductions", "message_queue_len", "memory", "links", "monitors", "mo
            "dup_monitors")
 #: Columns that sort as text (smallest first by default).
 TEXT = tuple(c for c in COLUMNS if c not in NUMERIC)
-_SEARCHED = ("pid", "name", "initial_call", "current_function", "status", "dup_target")
+_SEARCHED = ("pid", "name", "label", "initial_call", "current_function", "status",
+             "dup_target")
 
 
 def column_index(column: str) -> int:
@@ -56,7 +57,7 @@ def sort_rows(rows: Iterable[ProcRow], column: str, descending: Optional[bool] =
 
 
 def filter_rows(rows: Iterable[ProcRow], text: str) -> list:
-    """Rows whose pid, name, initial call, current function, status or
+    """Rows whose pid, name, label, initial call, current function, status or
     duplicate-monitor target contains ``text`` (case-insensitive).  Several
     words must all match; ``dup`` alone keeps the processes with duplicate
     monitors."""

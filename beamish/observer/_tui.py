@@ -1,22 +1,32 @@
 """``beamish observer``: the full-screen terminal UI (textual).
 
-The app reads a node only through a *source*: a :class:`~._client.Client`,
-or anything with the same five methods (tests pass a fake).  Requests run
-in a worker thread, one at a time, so a slow node never freezes the
-screen.  Every refresh fetches the node info (with its sampler history)
-and the process list, feeds the leak detectors with the samples seen so
-far, and redraws.  When serving the list costs the node more than 5% of
-the time between refreshes, the refresh slows down to keep it at 5%.
+The app reads a node only through a *source*: a :class:`~._client.Client`
+(wrapped in a :class:`~._client.Redialer` by ``beamish observer``), or
+anything with the same five methods (tests pass a fake); ``sockets`` and
+``reconnect`` are used when the source has them.  Requests run in a worker
+thread, one at a time, so a slow node never freezes the screen.  Every
+refresh fetches the node info (with its sampler history) and the process
+list, feeds the leak detectors with the samples seen so far, and redraws.
+When serving the list costs the node more than 5% of the time between
+refreshes, the refresh slows down to keep it at 5%.
 
-Keys: ``s``/``o`` sort column/order (or click a header), ``/`` filter,
-``w`` windowed mode (rank by growth since the last refresh), ``enter``
-process detail, ``k`` kill (asks first), ``t`` supervision tree,
-``+``/``-`` refresh interval, ``space`` pause, ``r`` refresh now, ``q`` quit.
+When a request fails (the node stopped, the connection broke) the status
+line says "node gone", the last data stays on screen, and the app tries
+to reconnect, waiting 0.5 s, then twice as long each time up to 5 s.
+
+Keys (``?`` shows them): ``r``/``m`` sort by reductions/memory, ``m q``
+by message queue (observer_cli's ``mq``), ``s``/``o`` sort column/order
+(or click a header), ``/`` filter, ``w`` windowed mode (rank by growth
+since the last refresh), ``enter`` process detail, ``k`` kill (asks
+first), ``t`` supervision tree, ``a`` processes by application, ``p``
+sockets, ``+``/``-`` refresh interval, ``space`` pause, ``R`` refresh
+now, ``q`` quit.
 """
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import deque
 from typing import Any, Callable, Optional, Protocol
 
@@ -26,27 +36,53 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Header, Input, Label, Sparkline, Static
 
+from ._errors import ObserverError
 from ._leaks import Sample, find_suspects
 from ._records import NodeInfo, ProcessDetail, ProcRow
 from ._table import NUMERIC, filter_rows, sort_rows, window
-from ._tui_screens import (ConfirmKill, ProcessScreen, TreeScreen, format_bytes,
-                           format_duration)
+from ._tui_screens import (AppsScreen, ConfirmKill, HelpScreen, NodeGone, ProcessScreen,
+                           SocketsScreen, TreeScreen, format_bytes, format_duration)
 
 __all__ = ["ObserverApp", "Source", "SHOWN_COLUMNS", "INTERVALS", "brief_call"]
 
-#: (ProcRow field, header) of the table, in order.
-SHOWN_COLUMNS = (("pid", "pid"), ("name", "name"), ("initial_call", "initial call"),
-                 ("current_function", "current function"), ("reductions", "reds"),
+#: (ProcRow field, header) of the table, in order: the counts come first,
+#: so reds, msgq, memory and monitors stay visible on an 80-column terminal.
+SHOWN_COLUMNS = (("pid", "pid"), ("name", "name"), ("reductions", "reds"),
                  ("message_queue_len", "msgq"), ("memory", "memory"),
-                 ("monitors", "monitors"), ("links", "links"), ("dup_monitors", "dup mon"))
+                 ("monitors", "monitors"), ("dup_monitors", "dup mon"), ("links", "links"),
+                 ("current_function", "current function"), ("initial_call", "initial call"))
+#: Widest name shown in the table (the detail view shows it whole).
+NAME_WIDTH = 18
 INTERVALS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 #: Most rows drawn (after sorting and filtering); the status line says how many matched.
 MAX_ROWS = 500
 #: Most of the node's time the list may cost: refreshes slow down past it.
 MAX_SHARE = 0.05
 _SAMPLES = 30
+#: Seconds ``q`` after ``m`` means "sort by message queue", not "quit".
+CHORD_WINDOW = 1.5
+#: Reconnection delays: the first, and the longest (doubling in between).
+RETRY_FIRST = 0.5
+RETRY_MAX = 5.0
+#: What a failing request raises when the node went away.
+GONE_ERRORS = (OSError, EOFError, ObserverError)
 #: Columns of ``module:function`` text, shown without the module's package.
 _CALLS = ("initial_call", "current_function")
+
+
+def _clip(text: str, width: int = NAME_WIDTH) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def _open_files(i: NodeInfo) -> str:
+    """``"57 of 1024"`` (the soft limit), ``"57"`` when the limit is unknown."""
+    if not i.open_files:
+        return "?"
+    if not i.open_files_limit:
+        return str(i.open_files)
+    share = i.open_files / i.open_files_limit
+    return f"{i.open_files} of {i.open_files_limit}" + (" (NEAR THE LIMIT)" if share > 0.8
+                                                        else "")
 
 
 def brief_call(call: str) -> str:
@@ -73,7 +109,7 @@ class ObserverApp(App):
 
     TITLE = "beamish observer"
     CSS = """
-    #system { height: 7; }
+    #system { height: 8; }
     #sysinfo { width: 52; }
     #sparks { width: 1fr; }
     #sparks Sparkline { height: 1; margin-bottom: 1; }
@@ -81,17 +117,23 @@ class ObserverApp(App):
     #filter { height: 3; display: none; }
     #filter.shown { display: block; }
     #status { height: 1; background: $panel; }
+    #status.gone { background: $error; }
     #suspects { height: auto; max-height: 6; color: $error; }
     DataTable { height: 1fr; }
     """
     BINDINGS = [
-        Binding("q", "quit", "Quit"), Binding("s", "next_sort", "Sort"),
-        Binding("o", "reverse", "Order"), Binding("slash", "filter", "Filter"),
+        Binding("q", "quit_or_queue", "Quit"), Binding("question_mark", "help", "Help"),
+        Binding("r", "sort_key('reductions')", "Reds"),
+        Binding("m", "sort_key('memory')", "Mem"), Binding("s", "next_sort", "Sort"),
+        Binding("o", "reverse", "Order", show=False), Binding("slash", "filter", "Filter"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
-        Binding("w", "window", "Window"), Binding("k", "kill", "Kill"),
-        Binding("t", "tree", "Tree"), Binding("plus,equals_sign", "slower", "+interval"),
-        Binding("minus", "faster", "-interval"), Binding("space", "pause", "Pause"),
-        Binding("r", "refresh_now", "Refresh"),
+        Binding("w", "window", "Window", show=False), Binding("k", "kill", "Kill"),
+        Binding("t", "tree", "Tree"), Binding("a", "apps", "Apps"),
+        Binding("p", "sockets", "Sockets"),
+        Binding("plus,equals_sign", "slower", "+interval", show=False),
+        Binding("minus", "faster", "-interval", show=False),
+        Binding("space", "pause", "Pause", show=False),
+        Binding("R", "refresh_now", "Refresh", show=False),
     ]
 
     def __init__(self, source: Source, interval: float = 2.0, *, polling: bool = True) -> None:
@@ -112,6 +154,10 @@ class ObserverApp(App):
         self.samples: deque = deque(maxlen=_SAMPLES)
         self.shown: list = []           # rows drawn, in order
         self.error: Optional[str] = None
+        #: The node stopped answering; we are reconnecting.
+        self.gone = False
+        self.retry_delay = RETRY_FIRST
+        self._m_pressed = -1.0
         self._lock = threading.Lock()
         self._timer: Any = None
 
@@ -152,15 +198,50 @@ class ObserverApp(App):
             return fn(*args)
 
     async def _ask(self, fn: Callable, *args: Any) -> Any:
-        return await asyncio.to_thread(self._locked, fn, *args)
+        """``fn(*args)`` in the worker thread.
+
+        Raises:
+            NodeGone: the node is gone (now, or since an earlier request).
+        """
+        if self.gone:
+            raise NodeGone(self.error or "reconnecting")
+        try:
+            return await asyncio.to_thread(self._locked, fn, *args)
+        except GONE_ERRORS as e:
+            self._lost(e)
+            raise NodeGone(self.error) from None
+
+    def _lost(self, e: BaseException) -> None:
+        if not self.gone:
+            self.gone = True
+            self.retry_delay = RETRY_FIRST
+        self.error = f"{type(e).__name__}: {e}"
+
+    async def _reconnect(self) -> bool:
+        """Try once to reach the node again; True if it answers."""
+        redial = getattr(self.source, "reconnect", None)
+        try:
+            if redial is not None:
+                await asyncio.to_thread(self._locked, redial)
+            self.gone = False
+            return True
+        except GONE_ERRORS as e:
+            self.error = f"{type(e).__name__}: {e}"
+            self.retry_delay = min(self.retry_delay * 2, RETRY_MAX)
+            return False
 
     async def refresh_data(self) -> None:
-        """Fetch the node info and process list now, then redraw."""
+        """Fetch the node info and process list now, then redraw.  While
+        the node is gone, try to reconnect first."""
+        if self.gone and not await self._reconnect():
+            self.redraw()
+            self._schedule()
+            return
         try:
             info = await self._ask(self.source.node_info, True)
             plist = await self._ask(self.source.processes)
-        except Exception as e:   # the node went away: say so, keep trying
-            self.error = f"{type(e).__name__}: {e}"
+        except NodeGone:
+            pass        # keep the last data; the status line says why
         else:
             self.error = None
             self.previous = {r.pid: r for r in self.rows}
@@ -177,8 +258,9 @@ class ObserverApp(App):
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
-        if self.polling and not self.paused:
-            self._timer = self.set_timer(self.effective_interval(), self.refresh_data)
+        if self.polling and (self.gone or not self.paused):
+            delay = self.retry_delay if self.gone else self.effective_interval()
+            self._timer = self.set_timer(delay, self.refresh_data)
 
     def effective_interval(self) -> float:
         """The chosen interval, stretched so the list costs the node at most
@@ -190,6 +272,17 @@ class ObserverApp(App):
 
     async def fetch_tree(self) -> list:
         return await self._ask(self.source.tree)
+
+    async def fetch_sockets(self) -> list:
+        sockets = getattr(self.source, "sockets", None)
+        if sockets is None:
+            raise NodeGone("this source lists no sockets")
+        return await self._ask(sockets)
+
+    def name_of(self, pid: str) -> Optional[str]:
+        """The registered name (else the label) of a process of the last list."""
+        row = next((r for r in self.rows if r.pid == pid), None)
+        return (row.name or row.label) if row is not None else None
 
     # ------------------------------------------------------------- views
     def visible_rows(self) -> list:
@@ -226,6 +319,10 @@ class ObserverApp(App):
     @staticmethod
     def _cell(row: ProcRow, field: str, flagged: set) -> Any:
         value = getattr(row, field)
+        if field == "name":
+            if value is None and row.label is not None:
+                return Text(_clip(row.label), style="italic")
+            return _clip(value) if value else ""
         if field == "memory":
             return format_bytes(value)
         if field in _CALLS and value:
@@ -244,9 +341,14 @@ class ObserverApp(App):
                 + (f" (filter {self.filter_text!r})" if self.filter_text else ""),
                 f"every {self.effective_interval():g} s" + (" PAUSED" if self.paused else ""),
                 f"list cost {self.cost_ms:.0f} ms"]
-        if self.error:
+        status = self.query_one("#status", Static)
+        if self.gone:
+            bits.insert(0, f"NODE GONE ({self.error}); reconnecting every "
+                           f"{self.retry_delay:g} s, showing the last data")
+        elif self.error:
             bits.append(f"ERROR {self.error}")
-        self.query_one("#status", Static).update(" | ".join(bits))
+        status.set_class(self.gone, "gone")
+        status.update(Text(" | ".join(bits)))
 
     def _desc(self) -> bool:
         return self.sort_column in NUMERIC if self.descending is None else self.descending
@@ -261,7 +363,8 @@ class ObserverApp(App):
             f"up {format_duration(i.uptime)}  python {i.python}  gevent {i.gevent}\n"
             f"processes {i.process_count:,}   RSS {format_bytes(i.rss)}\n"
             f"CPU {i.cpu_percent:.0f}%   msgs {i.message_rate:,.0f}/s\n"
-            f"hub latency {i.hub_latency_ms:.2f} ms   run queue {i.run_queue}")
+            f"hub latency {i.hub_latency_ms:.2f} ms   run queue {i.run_queue}\n"
+            f"open files {_open_files(i)}")
         h = i.history
         self.query_one("#s_procs", Sparkline).data = [p.process_count for p in h]
         self.query_one("#s_rss", Sparkline).data = [p.rss for p in h]
@@ -299,6 +402,31 @@ class ObserverApp(App):
         else:
             self.sort_column, self.descending = field, None
         self.redraw()
+
+    def action_sort_key(self, field: str) -> None:
+        """observer_cli's direct sort keys: ``r`` reductions, ``m`` memory."""
+        if field == "memory":
+            self._m_pressed = time.monotonic()
+        self.sort_column, self.descending = field, None
+        self.redraw()
+
+    async def action_quit_or_queue(self) -> None:
+        """``q`` quits, except right after ``m``: ``m q`` sorts by message
+        queue (observer_cli's ``mq``)."""
+        if time.monotonic() - self._m_pressed < CHORD_WINDOW:
+            self._m_pressed = -1.0
+            self.action_sort_key("message_queue_len")
+            return
+        await self.action_quit()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_apps(self) -> None:
+        self.push_screen(AppsScreen())
+
+    def action_sockets(self) -> None:
+        self.push_screen(SocketsScreen())
 
     def action_next_sort(self) -> None:
         fields = [f for f, _ in SHOWN_COLUMNS]
@@ -342,7 +470,7 @@ class ObserverApp(App):
         pid = self.selected_pid()
         if pid is not None:
             row = next(r for r in self.shown if r.pid == pid)
-            self.confirm_kill(pid, row.name)
+            self.confirm_kill(pid, row.name or row.label)
 
     def confirm_kill(self, pid: str, name: Optional[str]) -> None:
         """Ask, then kill ``pid`` on the node if the answer is yes."""
@@ -352,7 +480,7 @@ class ObserverApp(App):
                 return
             try:
                 killed = await self._ask(self.source.kill, pid)
-            except Exception as e:
+            except NodeGone as e:
                 self.notify(f"kill {pid} failed: {e}", severity="error")
                 return
             self.notify(f"killed {pid}" if killed else f"{pid} was not alive")

@@ -69,6 +69,16 @@ def test_check_flags_the_duplicate_monitor_leak_naming_the_process(nodes):
     assert all("naive_subscriptions" in line for line in lines), "nothing else is flagged"
 
 
+def test_check_flags_a_server_whose_state_keeps_growing(nodes):
+    # The hoarder's process record never changes: only its state grows.
+    nodes("hoard@localhost", "--grow")
+    r = beamish("observer", "hoard", "--check", "--window", "3", "--interval", "0.5")
+    assert r.returncode == 1, r.stdout + r.stderr
+    lines = [line for line in r.stdout.splitlines() if line.startswith("SUSPECT")]
+    assert len(lines) == 1 and lines[0].startswith("SUSPECT memory_growth: <0."), r.stdout
+    assert "(hoarder): memory grew steadily from " in lines[0]
+
+
 def test_check_stays_quiet_on_an_idle_app(nodes):
     nodes("idle@localhost")
     r = beamish("observer", "--check", "--window", "3", "--interval", "0.5")

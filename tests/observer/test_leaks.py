@@ -94,3 +94,13 @@ def test_thresholds_are_configurable_and_suspects_round_trip():
 
 def test_no_samples_no_suspects():
     assert find_suspects([]) == []
+
+
+def test_steady_memory_growth_is_flagged_in_mebibytes_and_small_growth_is_not():
+    def mem_row(pid, memory, label=None):
+        return row(pid)._replace(memory=memory, label=label)
+    grow = series(range(0, 6), lambda n: [mem_row("<0.7.0>", 9000 + n * 2**20, "Room"),
+                                          mem_row("<0.8.0>", 9000 + n * 1000)])
+    (s,) = growing_tables(grow)
+    assert (s.kind, s.pid, s.name) == ("memory_growth", "<0.7.0>", "Room")
+    assert "memory grew steadily from 0.0 MiB to 5.0 MiB" in s.reason

@@ -75,8 +75,8 @@ def test_the_table_lists_every_process_sorted_by_reductions_and_flags_duplicates
         assert pids(app) == ["<0.2.0>", "<0.3.0>", "<0.1.0>", "<0.4.0>"]
         table = app.query_one(DataTable)
         assert [str(c.label) for c in table.columns.values()] == [
-            "pid", "name", "initial call", "current function", "reds", "msgq", "memory",
-            "monitors", "links", "dup mon"]
+            "pid", "name", "reds", "msgq", "memory", "monitors", "dup mon", "links",
+            "current function", "initial call"]
         assert "naive_pubsub" in str(app.query_one("#suspects").render())
         assert "demo@host" in str(app.query_one("#sysinfo").render())
     drive(scenario)
