@@ -8,8 +8,16 @@ as ``Presence.syncDiff`` wants::
     {"joins": {"alice": {"metas": [{"status": "online", "phx_ref": "..."}]}},
      "leaves": {}}
 
-One user with several tabs is one key with several metas.  Use from a
-channel::
+One user with several tabs is one key with several metas.
+
+At room scale every join costs every member something, so a Presence
+coalesces (``diff_window``, default 25 ms, 0 for one diff per change):
+each topic gets one ``presence_diff`` per window with the entries that
+changed in it, encoded once per serializer through the fastlane; and
+:func:`list_presence` builds a topic's grouped list once per change of
+the topic, however many joiners ask for it in between.
+
+Use from a channel::
 
     class RoomChannel(Channel):
         def join(self, topic, payload):
@@ -31,9 +39,12 @@ from ..otp._supervisor import ChildSpec
 from . import _tracker
 from ._tracker import Tracker
 
-__all__ = ["Presence", "list_presence", "group"]
+__all__ = ["Presence", "list_presence", "group", "DIFF_WINDOW"]
 
 _fetchers: dict = {}
+
+#: The default coalescing window of a Presence's diffs, in seconds.
+DIFF_WINDOW = 0.025
 
 
 def group(entries: list) -> dict:
@@ -48,7 +59,10 @@ class Presence(Tracker):
     """A Tracker that broadcasts ``presence_diff``; see the module docstring.
 
     ``fetch(topic, grouped) -> grouped`` may enrich listed and diffed
-    entries (Phoenix's ``fetch``: add user details next to ``metas``).
+    entries (Phoenix's ``fetch``: add user details next to ``metas``); it
+    must return a new dict rather than change ``grouped``, which may be the
+    cached listing other callers share.  ``diff_window`` is the coalescing
+    window in seconds (:data:`DIFF_WINDOW` unless given).
     """
 
     @classmethod
@@ -57,7 +71,8 @@ class Presence(Tracker):
                          kwargs=opts, type="supervisor", shutdown="infinity")
 
     def init(self, name: str, pubsub: str, *,  # type: ignore[override]
-             fetch: Optional[Callable[[str, dict], dict]] = None, **opts: Any) -> Any:
+             fetch: Optional[Callable[[str, dict], dict]] = None,
+             diff_window: float = DIFF_WINDOW, **opts: Any) -> Any:
         from ..channels._message import Broadcast
         _fetchers[name] = fetch
 
@@ -68,11 +83,17 @@ class Presence(Tracker):
             local_broadcast(pubsub, topic,
                             Broadcast(topic, "presence_diff", {"joins": j, "leaves": lv}),
                             "fastlane")
-        return super().init(name, pubsub, handle_diff=handle_diff, **opts)
+        return super().init(name, pubsub, handle_diff=handle_diff, diff_window=diff_window,
+                            **opts)
 
 
 def list_presence(presence: str, topic: str) -> dict:
-    """``{key: {"metas": [...]}}`` for ``topic``, enriched by ``fetch``."""
-    grouped = group(_tracker.list_(presence, topic))
+    """``{key: {"metas": [...]}}`` for ``topic``, enriched by ``fetch``.
+
+    Without ``fetch`` the result is the topic's cached listing, shared with
+    every other caller until the topic changes: read it, push it, never
+    change it.
+    """
+    grouped = _tracker.list_view(presence, topic, group)
     fetch = _fetchers.get(presence)
     return fetch(topic, grouped) if fetch is not None else grouped

@@ -34,7 +34,16 @@ from __future__ import annotations
 # owner's leave and its later re-join of the same key arrive out of order,
 # both dots are briefly live here, and keeping both is what keeps merging
 # order-independent.  The owner itself holds at most one entry per (topic,
-# pid, key) (``owned`` enforces it); ``topics`` and ``pids`` index tags.
+# pid, key) (join enforces it); ``topics`` and ``pids`` index tags.
+#
+# Memory: a room-scale node holds hundreds of thousands of entries, so an
+# entry costs what it must and no more (well under 1 KB with its meta).
+# ``pids`` maps a pid to its one tag (the common case: one presence per
+# process and shard) and only to a dict of tags when it has several; the
+# own entry of a (topic, pid, key) is found through it rather than in a
+# third index.  Topic strings are interned, and entries merged from a peer
+# share this state's Replica object and interned key strings instead of
+# the copies that decoding made for every entry.
 #
 # Entries of a replica marked down stay stored but are hidden from lookups,
 # and every function reports joins/leaves of *visible* entries only, so the
@@ -49,14 +58,16 @@ from __future__ import annotations
 # never changed once reset_delta() has handed it out, so one delta object
 # may be sent to many peers and kept in delta generations.
 
-from typing import Any, Hashable, Iterable, Mapping, Union
+from sys import intern as _intern
+from typing import Any, Generator, Hashable, Iterable, Mapping, Union
 
 from . import _clock
 from ._errors import AlreadyTracked, NoPresence
 from ._records import Delta, Entry, Extract, Replica, ReplicaStatus, Tag
 
 __all__ = [
-    "State", "Diff", "Payload", "join", "leave", "leave_pid", "update", "merge", "extract",
+    "State", "Diff", "Payload", "join", "leave", "leave_pid", "update", "merge", "merge_slices",
+    "extract",
     "reset_delta", "has_delta", "clocks", "compact", "copy", "replica_up", "replica_down",
     "remove_down_replicas", "get_by_topic", "get_by_key", "get_by_pid", "get_local",
     "get_by_replica", "online_list",
@@ -82,8 +93,8 @@ class State:
     events since the last :func:`reset_delta`.
     """
 
-    __slots__ = ("replica", "context", "clouds", "values", "topics", "pids", "owned",
-                 "replicas", "delta")
+    __slots__ = ("replica", "context", "clouds", "values", "topics", "pids", "replicas",
+                 "delta")
 
     def __init__(self, replica: Replica) -> None:
         self.replica = replica
@@ -91,14 +102,19 @@ class State:
         self.clouds: dict[Replica, set[int]] = {}
         self.values: dict[Tag, Entry] = {}
         self.topics: dict[Any, dict[Tag, None]] = {}
-        self.pids: dict[Hashable, dict[Tag, None]] = {}
-        self.owned: dict[tuple[Any, Hashable, Any], Tag] = {}
+        self.pids: dict[Hashable, Union[Tag, dict[Tag, None]]] = {}
         self.replicas: dict[Replica, ReplicaStatus] = {}
         self.delta = _fresh_delta(replica, 0)
 
     def __repr__(self) -> str:
         return (f"State(replica={self.replica!r}, values={len(self.values)}, "
                 f"context={self.context!r})")
+
+    @property
+    def owned(self) -> dict[tuple[Any, Hashable, Any], Tag]:
+        """The own entries' tags by (topic, pid, key), built on demand."""
+        me = self.replica
+        return {(e.topic, e.pid, e.key): t for t, e in self.values.items() if t[0] == me}
 
 
 def _fresh_delta(replica: Replica, n: int) -> Delta:
@@ -111,17 +127,63 @@ def _insert(state: State, entry: Entry) -> None:
     tag = entry.tag
     state.values[tag] = entry
     state.topics.setdefault(entry.topic, {})[tag] = None
-    state.pids.setdefault(entry.pid, {})[tag] = None
+    pids, pid = state.pids, entry.pid
+    had = pids.get(pid)
+    if had is None:
+        pids[pid] = tag
+    elif had.__class__ is dict:
+        had[tag] = None
+    else:
+        pids[pid] = {had: None, tag: None}
 
 
 def _delete(state: State, tag: Tag) -> Entry:
     entry = state.values.pop(tag)
-    for index, k in ((state.topics, entry.topic), (state.pids, entry.pid)):
-        tags = index[k]
-        del tags[tag]
-        if not tags:
-            del index[k]
+    tags = state.topics[entry.topic]
+    del tags[tag]
+    if not tags:
+        del state.topics[entry.topic]
+    pids, pid = state.pids, entry.pid
+    had = pids[pid]
+    if had.__class__ is dict:
+        del had[tag]
+        if len(had) == 1:
+            pids[pid] = next(iter(had))
+    else:
+        del pids[pid]
     return entry
+
+
+def _pid_tags(state: State, pid: Hashable) -> Iterable[Tag]:
+    had = state.pids.get(pid)
+    if had is None:
+        return ()
+    return had if had.__class__ is dict else (had,)
+
+
+def _own_tag(state: State, pid: Hashable, topic: Any, key: Any) -> Tag | None:
+    """The tag of this replica's entry for (pid, topic, key), if any."""
+    me, values = state.replica, state.values
+    for tag in _pid_tags(state, pid):
+        if tag[0] == me:
+            e = values[tag]
+            if e.topic == topic and e.key == key:
+                return tag
+    return None
+
+
+def _canonical(entry: Entry, replica: Replica) -> Entry:
+    """``entry`` (from a peer) sharing this state's ``replica`` object and
+    interned topic and key strings, so that a million decoded entries do
+    not each carry their own copies."""
+    topic, key = entry.topic, entry.key
+    if topic.__class__ is str:
+        topic = _intern(topic)
+    if key.__class__ is str:
+        key = _intern(key)
+    if replica is entry.tag[0] and topic is entry.topic and key is entry.key:
+        return entry
+    return Entry(topic, entry.pid, key, entry.meta, (replica, entry.tag[1]))
 
 
 def _visible(state: State, replica: Replica) -> bool:
@@ -149,12 +211,13 @@ def join(state: State, pid: Hashable, topic: Any, key: Any, meta: Mapping[str, A
     Raises:
         AlreadyTracked: this replica already tracks (pid, topic, key).
     """
-    if (topic, pid, key) in state.owned:
+    if _own_tag(state, pid, topic, key) is not None:
         raise AlreadyTracked(pid, topic, key)
+    if topic.__class__ is str:
+        topic = _intern(topic)   # one string per topic, not one per presence
     tag = (state.replica, _bump(state))
     entry = Entry(topic, pid, key, dict(meta), tag)
     _insert(state, entry)
-    state.owned[(topic, pid, key)] = tag
     state.delta.values[tag] = entry
     return state, [entry], []
 
@@ -167,7 +230,7 @@ def leave(state: State, pid: Hashable, topic: Any, key: Any) -> Diff:
     replica does not track is harmless: ``(state, [], [])``, no dot used,
     even if another replica tracks the same (pid, topic, key).
     """
-    tag = state.owned.pop((topic, pid, key), None)
+    tag = _own_tag(state, pid, topic, key)
     if tag is None:
         return state, [], []
     entry = _delete(state, tag)
@@ -182,7 +245,7 @@ def leave_pid(state: State, pid: Hashable) -> Diff:
 
     One dot per entry; returns ``(state, [], leaves)``.
     """
-    mine = [state.values[t] for t in state.pids.get(pid, ()) if t[0] == state.replica]
+    mine = [state.values[t] for t in _pid_tags(state, pid) if t[0] == state.replica]
     leaves: list[Entry] = []
     for e in mine:
         leaves += leave(state, e.pid, e.topic, e.key)[2]
@@ -197,7 +260,7 @@ def update(state: State, pid: Hashable, topic: Any, key: Any, meta: Mapping[str,
     Raises:
         NoPresence: this replica does not track (pid, topic, key).
     """
-    if (topic, pid, key) not in state.owned:
+    if _own_tag(state, pid, topic, key) is None:
         raise NoPresence(pid, topic, key)
     _, _, left = leave(state, pid, topic, key)
     _, joined, _ = join(state, pid, topic, key, meta)
@@ -243,8 +306,7 @@ def copy(state: State) -> State:
     new.clouds = {r: set(d) for r, d in state.clouds.items()}
     new.values = dict(state.values)
     new.topics = {k: dict(v) for k, v in state.topics.items()}
-    new.pids = {k: dict(v) for k, v in state.pids.items()}
-    new.owned = dict(state.owned)
+    new.pids = {k: dict(v) if v.__class__ is dict else v for k, v in state.pids.items()}
     new.replicas = dict(state.replicas)
     d = state.delta
     new.delta = Delta(dict(d.values), {r: set(s) for r, s in d.clouds.items()},
@@ -254,6 +316,11 @@ def copy(state: State) -> State:
 
 # ---------------------------------------------------------------- merge and extract
 
+#: How many entries :func:`merge_slices` handles between two yields: a few
+#: milliseconds of work.
+MERGE_SLICE = 2000
+
+
 def merge(local: State, remote: Payload) -> Diff:
     """Merge a peer's delta or extract into ``local`` (in place).
 
@@ -261,13 +328,41 @@ def merge(local: State, remote: Payload) -> Diff:
     removed.  ``remote`` is only read.  Merging the same payload again
     changes nothing and reports nothing.
     """
+    steps = merge_slices(local, remote)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+def merge_slices(local: State, remote: Payload,
+                 size: int = MERGE_SLICE) -> Generator[None, None, Diff]:
+    """:func:`merge` as a generator that pauses every ``size`` entries.
+
+    Merging a full transfer of a big cluster touches every entry: tens of
+    thousands, far too long to run without letting anything else run.  The
+    caller resumes the generator until it stops; its ``StopIteration``
+    value is merge's ``(local, joins, leaves)``.  Between two slices the
+    state is partly merged: its entries are correct entries, but the
+    caller must not change ``local`` (nor merge anything else into it)
+    before the generator is done, or the result is undefined.
+    """
     seen_here, ctx, clouds = _clock.seen, local.context, local.clouds
+    canonical = {r: r for r in ctx}   # this state's own Replica objects
     joins: list[Entry] = []
+    budget = size
     for tag, entry in remote.values.items():
-        if tag[0] in ctx and not seen_here(ctx, clouds, tag):
+        replica = canonical.get(tag[0])
+        if replica is not None and not seen_here(ctx, clouds, tag):
+            entry = _canonical(entry, replica)
             _insert(local, entry)
-            if _visible(local, tag[0]):
+            if _visible(local, replica):
                 joins.append(entry)
+        budget -= 1
+        if not budget:
+            yield
+            budget = size
 
     if isinstance(remote, Delta):
         # Only dots the delta covers can be removals: check just those.
@@ -284,6 +379,10 @@ def merge(local: State, remote: Payload) -> Diff:
             entry = _delete(local, tag)
             if _visible(local, tag[0]):
                 leaves.append(entry)
+        budget -= 1
+        if not budget:
+            yield
+            budget = size
 
     for r, ns in remote.clouds.items():
         if r in ctx:
@@ -378,12 +477,12 @@ def get_by_key(state: State, topic: Any, key: Any) -> list[Entry]:
 def get_by_pid(state: State, pid: Hashable) -> list[Entry]:
     """The visible entries of ``pid``, over all topics."""
     hidden, values = _hidden(state), state.values
-    return [values[t] for t in state.pids.get(pid, ()) if t[0] not in hidden]
+    return [values[t] for t in _pid_tags(state, pid) if t[0] not in hidden]
 
 
 def get_local(state: State, pid: Hashable, topic: Any, key: Any) -> Entry | None:
     """This replica's own entry for (pid, topic, key), or ``None``."""
-    tag = state.owned.get((topic, pid, key))
+    tag = _own_tag(state, pid, topic, key)
     return None if tag is None else state.values[tag]
 
 

@@ -20,8 +20,14 @@ restarts is a new replica (same name, new ``vsn``): its old incarnation's
 entries leave and the new ones join.  A tracked process is linked: when it
 dies, its entries leave everywhere.
 
-``handle_diff(topic, joins, leaves)`` is called in the shard for every
-change it sees (local or merged), with ``[(key, meta), ...]`` lists.
+``handle_diff(topic, joins, leaves)`` is called in the shard with
+``[(key, meta), ...]`` lists: for every change it sees (local or merged)
+when ``diff_window`` is 0, or else once per topic per window.  A window
+coalesces the topic's changes: each changed entry appears once, as a join
+if it is visible at the window's end and as a leave if not (see
+``_diffs.py`` for why a client syncing such diffs ends where it would
+have with one diff per change).  On a busy topic that turns n joins into
+one diff instead of n, each of them sent to every member.
 """
 from __future__ import annotations
 
@@ -35,6 +41,8 @@ import time
 import zlib
 from typing import Any, Callable, Optional
 
+import gevent
+
 from ..core._codec import register
 from ..core._errors import BadArg
 from ..core._ids import make_ref, node as _node
@@ -45,12 +53,14 @@ from ..otp._supervisor import ChildSpec, Supervisor
 from ..pubsub._pubsub import broadcast_from, direct_broadcast, node_name as _ps_node_name
 from ..pubsub._pubsub import subscribe
 from . import _clock, _delta_generation as _gens, _state as S
+from ._diffs import DiffBuffer
 from ._errors import AlreadyTracked, NoPresence
 from ._records import Delta, Entry, Extract, Replica, ReplicaStatus, new_replica
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Tracker", "track", "untrack", "update", "list_", "get_by_key", "replicas", "purge"]
+__all__ = ["Tracker", "track", "untrack", "update", "list_", "list_view", "get_by_key",
+           "replicas", "purge"]
 
 for _cls in (Replica, Entry, Delta, Extract):
     register(_cls, f"beamish.presence.{_cls.__name__}")
@@ -66,6 +76,26 @@ def _phx_ref() -> str:
     raw = struct.pack(">QHH", time.time_ns() & 0xFFFFFFFFFFFFFFFF,
                       zlib.crc32(_node().encode()) & 0xFFFF, next(_ref_counter) & 0xFFFF)
     return base64.urlsafe_b64encode(raw).decode()
+
+
+#: The most entries a shard handles (merges, reports, hands to handle_diff)
+#: without letting the other greenlets of the node run: a few milliseconds.
+SLICE = 2000
+
+
+def _pause() -> None:
+    """Let the rest of the node run between two slices of work, timers and
+    I/O included: ``gevent.sleep(0)`` would only let the greenlets that
+    are ready already run, and a 1 ms timer would still wait for the end."""
+    gevent.sleep(0.0001)
+
+
+def _slices(items: list) -> Any:
+    """``items`` in slices of :data:`SLICE`, pausing (:func:`_pause`) between."""
+    for i in range(0, len(items), SLICE):
+        if i:
+            _pause()
+        yield items[i:i + SLICE]
 
 
 def shard_for(topic: str, pool_size: int) -> int:
@@ -89,6 +119,9 @@ class TrackerShard(GenServer):
         self.silent = opts["max_silent_periods"]   # so the first tick heartbeats
         self.ticks = 0
         self.pids: dict = {}           # pid -> number of entries (for unlink)
+        self.window: float = opts.get("diff_window", 0.0)
+        self.unsent = DiffBuffer()     # changes waiting for the window's end
+        self.views: dict = {}          # topic -> cached view of its list (see list_view)
         self._pid = _current().pid
         subscribe(pubsub, self.topic)
         _trackers[name]["shards"][index] = self
@@ -150,25 +183,51 @@ class TrackerShard(GenServer):
             unlink(pid)
 
     def _report(self, joins: list, leaves: list) -> None:
-        if not (joins or leaves) or self.handle_diff is None:
+        """Account for visible changes: drop the cached views of their
+        topics, then hand them to ``handle_diff`` now (``diff_window`` 0)
+        or at the window's end.  A big merge's thousands of changes are
+        taken a slice at a time, so that the node keeps running."""
+        if not (joins or leaves):
             return
-        by_topic: dict = {}
-        for e in joins:
-            by_topic.setdefault(e.topic, ([], []))[0].append((e.key, e.meta))
-        for e in leaves:
-            by_topic.setdefault(e.topic, ([], []))[1].append((e.key, e.meta))
-        for topic, (j, l) in by_topic.items():
-            try:
-                self.handle_diff(topic, j, l)
-            except Exception as e:  # a diff hook must not take replication down
-                log.error("tracker %s: handle_diff failed for %r: %r", self.name, topic, e,
-                          exc_info=e)
+        views = self.views
+        if views:
+            for topic in {e.topic for e in joins} | {e.topic for e in leaves}:
+                views.pop(topic, None)
+        if self.handle_diff is None:
+            return
+        if self.window > 0 and not self.unsent:
+            send_after(self.window, _self(), "$flush_diffs")
+        for part in _slices(leaves):
+            self.unsent.add((), part)
+        for part in _slices(joins):
+            self.unsent.add(part, ())
+        if self.window <= 0:
+            self._flush_diffs()
+
+    def _flush_diffs(self) -> None:
+        """One ``handle_diff`` per changed topic, or, for a change bigger
+        than a slice, one per slice (see DiffBuffer.take_slices), yielding
+        (see _pause) between slices."""
+        for i, (topic, joins, leaves) in enumerate(self.unsent.take_slices(SLICE)):
+            if i:
+                _pause()
+            self._call_handle_diff(topic, joins, leaves)
+
+    def _call_handle_diff(self, topic: Any, joins: list, leaves: list) -> None:
+        try:
+            self.handle_diff(topic, joins, leaves)  # type: ignore[misc]
+        except Exception as e:  # a diff hook must not take replication down
+            log.error("tracker %s: handle_diff failed for %r: %r", self.name, topic, e,
+                      exc_info=e)
 
     # ------------------------------------------------------------ messages
     def handle_info(self, msg: Any) -> Any:
         if msg == "$tick":
             self._tick()
             send_after(self.opts["broadcast_period"], _self(), "$tick")
+            return None
+        if msg == "$flush_diffs":
+            self._flush_diffs()
             return None
         if msg.__class__ is ExitMsg:
             if msg.pid in self.pids:
@@ -238,10 +297,24 @@ class TrackerShard(GenServer):
         if not self._known(replica):
             return
         if delta is not None:
-            _, joins, leaves = S.merge(self.state, delta)
+            joins, leaves = self._merge(delta)
             self._report(joins, leaves)
             self.generations = _gens.push(self.generations, delta, self.opts["max_delta_sizes"])
         self.pending = _clock.append_clock(self.pending, (replica, clock))
+
+    def _merge(self, payload: Any) -> tuple[list, list]:
+        """Merge a peer's payload, a slice at a time, letting every other
+        greenlet run between slices (see _pause): a transfer of 100k entries would
+        otherwise hold the whole node (and its heartbeats) for seconds.
+        The shard itself handles no message until the merge is done, so
+        the merge stays atomic for everything that goes through it."""
+        steps = S.merge_slices(self.state, payload, SLICE)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return done.value[1], done.value[2]
+            _pause()
 
     def _request_transfers(self) -> None:
         own = S.clocks(self.state)
@@ -261,7 +334,7 @@ class TrackerShard(GenServer):
     def _transfer_ack(self, ref: Any, replica: Replica, payload: Any) -> None:
         if not self._known(replica):
             return
-        _, joins, leaves = S.merge(self.state, payload)
+        joins, leaves = self._merge(payload)
         # A transfer answer is filtered for us (our own entries left out): it
         # must never become part of a generation we later answer others from.
         self.generations = []
@@ -309,6 +382,8 @@ class TrackerShard(GenServer):
         return ("ok", 1)
 
     def terminate(self, reason: Any) -> None:
+        if self.unsent:
+            self._flush_diffs()
         if self.opts.get("permdown_on_shutdown"):
             self._publish(("graceful_permdown", self.state.replica))
         shards = _trackers.get(self.name, {}).get("shards")
@@ -337,18 +412,21 @@ class Tracker(Supervisor):
              down_period: Optional[float] = None, permdown_period: float = 1200.0,
              clock_sample_periods: int = 2, max_delta_sizes: tuple = (100, 1000, 10_000),
              handle_diff: Optional[Callable] = None, permdown_on_shutdown: bool = False,
-             cluster_name: Optional[str] = None) -> Any:
+             cluster_name: Optional[str] = None, diff_window: float = 0.0) -> Any:
         if down_period is None:
             down_period = broadcast_period * max_silent_periods * 2
         if down_period < 2 * broadcast_period:
             raise BadArg("down_period must be at least twice broadcast_period")
         if permdown_period <= down_period:
             raise BadArg("permdown_period must exceed down_period")
+        if diff_window < 0:
+            raise BadArg("diff_window must not be negative")
         opts = dict(broadcast_period=broadcast_period, max_silent_periods=max_silent_periods,
                     down_period=down_period, permdown_period=permdown_period,
                     clock_sample_periods=clock_sample_periods,
                     max_delta_sizes=tuple(max_delta_sizes), handle_diff=handle_diff,
-                    permdown_on_shutdown=permdown_on_shutdown, cluster_name=cluster_name)
+                    permdown_on_shutdown=permdown_on_shutdown, cluster_name=cluster_name,
+                    diff_window=diff_window)
         self._tname = name
         _trackers[name] = {"shards": [None] * pool_size, "pool_size": pool_size}
         children = [ChildSpec(id=("shard", i), start=TrackerShard.start_link,
@@ -420,6 +498,26 @@ def list_(tracker: str, topic: str) -> list:
     if shard is None:
         return []
     return [(e.key, e.meta) for e in S.get_by_topic(shard.state, topic)]
+
+
+def list_view(tracker: str, topic: str, build: Callable[[list], Any]) -> Any:
+    """``build(list_(tracker, topic))``, cached until the topic changes.
+
+    The shard drops a topic's view at every visible change of it, so all
+    the readers between two changes share one build: on a busy topic, the
+    n joins of one diff window cost one listing, not n.  The value is
+    shared by those readers: treat it as read-only.  ``build`` is keyed by
+    nothing but the topic, so one tracker must always pass the same one.
+    """
+    info = _info(tracker)
+    shard = info["shards"][shard_for(topic, info["pool_size"])]
+    if shard is None:
+        return build([])
+    view = shard.views.get(topic)
+    if view is None:
+        view = shard.views[topic] = build(
+            [(e.key, e.meta) for e in S.get_by_topic(shard.state, topic)])
+    return view
 
 
 def get_by_key(tracker: str, topic: str, key: Any) -> list:
