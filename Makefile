@@ -4,29 +4,37 @@
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# One stamp per set of Python packages, so that `make run` installs only
+# what the chat needs (beamish, and redis for --cluster: the `redis` extra)
+# and `make test` adds the `test` extra on top of it.
+RUN_STAMP := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: run demo test bench deps clean
 
-$(STAMP): setup.cfg pyproject.toml
+$(RUN_STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
-	touch $(STAMP)
+	$(BIN)/pip install -q -e '.[redis]'
+	touch $@
 
-deps: $(STAMP)
+$(TEST_STAMP): $(RUN_STAMP)
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+deps: $(TEST_STAMP)
 	bash tools/install-test-deps
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/beamish run apps.chat $(ARGS)
 
-demo: $(STAMP)
+demo: $(RUN_STAMP)
 	$(BIN)/python tools/demo.py
 
 test: deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(BIN)/python -m tools.bench
 
 clean:

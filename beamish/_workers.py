@@ -28,6 +28,15 @@ that its workers keep dying, stops the others and exits 1.  On SIGINT or SIGTERM
 SIGTERM to every worker at once, waits up to ``stop_timeout`` seconds
 (then SIGKILLs what is left), stops the relay and exits 0.
 
+The pool starts its workers one at a time, each start asked for by a
+message to itself, so the master is up at once and a signal that arrives
+while workers are still starting (on a loaded machine that can take a
+while) is served between two starts: the workers started so far are
+stopped as above and no more are started.  ``beamish run`` refuses more
+than 4 workers per core (``beamish.cli.MAX_WORKERS_PER_CORE``): past that
+they only compete for the cores while each holds its own memory, sockets
+and control endpoint.
+
 ``--workers 1`` (the default) is not a master: ``beamish run`` is then the
 node itself, as it always was.
 
@@ -68,6 +77,7 @@ __all__ = ["WorkerSpec", "WorkerPool", "worker_name", "worker_command",
 
 #: Seconds the master waits for its workers to stop before SIGKILLing them.
 STOP_TIMEOUT = 10.0
+_START_NEXT = "$start_next"
 _PR_SET_PDEATHSIG = 1
 
 
@@ -130,8 +140,18 @@ class WorkerPool(GenServer):
         self.workers: dict = {}
         self.env = dict(os.environ)
         self.env[HOST_CLUSTER_ENV] = spec.relay_path
-        for index in range(1, spec.count + 1):
-            self._start(index)
+        self.next_index = 1
+        send(self_pid(), _START_NEXT)
+
+    def _start_next(self) -> None:
+        """Start the next worker; ask for the one after by a message, so a
+        shutdown that arrived meanwhile is served first (see the module
+        docstring)."""
+        index = self.next_index
+        self.next_index += 1
+        self._start(index)
+        if self.next_index <= self.spec.count:
+            send(self_pid(), _START_NEXT)
 
     def _start(self, index: int) -> None:
         spec = self.spec
@@ -146,6 +166,8 @@ class WorkerPool(GenServer):
         log.info("worker %d started: node %s, os pid %d", index, name, popen.pid)
 
     def handle_info(self, msg: Any) -> Any:
+        if msg.__class__ is str and msg == _START_NEXT:
+            return self._start_next()
         if msg.__class__ is tuple and msg[0] == "$worker_exit":
             return self._exited(msg[1], msg[2])
         if msg.__class__ is ExitMsg:

@@ -19,8 +19,10 @@ The supervision tree (one_for_one)::
 """
 from __future__ import annotations
 
+import argparse
 import logging
 import os
+from urllib.parse import urlsplit
 
 from beamish import ChildSpec, DynamicSupervisor, Registry
 from beamish.channels import Endpoint
@@ -39,7 +41,7 @@ STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 def add_arguments(parser):
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=4000, help="port to listen on")
-    parser.add_argument("--cluster", metavar="REDIS_URL", default=None,
+    parser.add_argument("--cluster", metavar="REDIS_URL", default=None, type=redis_url,
                         help="join the cluster of chat nodes on this Redis, e.g. "
                              "redis://127.0.0.1:6379")
     parser.add_argument("--secret", default=os.environ.get("BEAMISH_CHAT_SECRET"),
@@ -59,6 +61,21 @@ def add_arguments(parser):
     parser.add_argument("--reuse-port", action="store_true",
                         help="share the port with other processes (SO_REUSEPORT); "
                              "--workers N sets it")
+
+
+def redis_url(value):
+    """``--cluster``: a ``redis://`` (or ``rediss://``) URL, checked while
+    the options are parsed so that a wrong one is a usage error (exit 2)
+    before anything starts, rather than a failure in every node."""
+    try:
+        parts = urlsplit(value)
+        parts.port   # a port that is not a number raises ValueError
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("redis", "rediss") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"expected a Redis URL, redis://HOST:PORT[/DB], "
+                                         f"got {value!r}")
+    return value
 
 
 def children(config):

@@ -18,7 +18,12 @@ An application is a module (or package) that names its root children::
 names the node, starts the tree under a root supervisor, and on SIGINT or
 SIGTERM stops it in order (terminate callbacks run) and exits 0.  A root
 supervisor that gives up (restart intensity reached) ends the node with
-exit code 1 and a log line saying so.
+exit code 1 and a log line saying so.  A node that cannot start exits 2
+with one line on stderr saying why (:class:`RunError`): MODULE cannot be
+imported or has no ``children``, ``--name`` is taken by a live local node
+(as Erlang refuses a second node of the same name), ``children(config)``
+raised a :class:`~beamish.BeamishError`, or the tree failed to start (a
+port in use is named as such).
 
 ``beamish run myapp --workers N`` runs N such nodes as worker processes of
 a master (see :mod:`beamish._workers`).  In a worker, ``config.worker`` is
@@ -29,7 +34,9 @@ so that every worker shares the port.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import importlib.util
 import logging
 import os
 import signal
@@ -37,9 +44,12 @@ import sys
 from types import ModuleType
 from typing import Any, Optional, Sequence
 
+from ..core._errors import BeamishError
+
 log = logging.getLogger(__name__)
 
-__all__ = ["run", "load_application"]
+__all__ = ["run", "load_application", "app_parser", "RunError", "NotAnApplication",
+           "NodeNameInUse"]
 
 EXIT_OK = 0
 EXIT_ROOT_FAILED = 1
@@ -49,19 +59,82 @@ EXIT_START_FAILED = 2
 WORKER_ENV = "BEAMISH_WORKER"
 
 
+class RunError(BeamishError):
+    """``beamish run`` cannot boot the node; the message says why, in one
+    line, and the exit code is 2."""
+
+
+class NotAnApplication(RunError):
+    """The module cannot be imported, or names no ``children(config)``."""
+
+
+class NodeNameInUse(RunError):
+    """A live node on this host already has the name (its control socket
+    answers)."""
+
+
 def load_application(name: str) -> ModuleType:
-    """Import an application module and check that it names its children."""
-    module = importlib.import_module(name)
+    """Import an application module and check that it names its children.
+
+    Raises:
+        NotAnApplication: ``name`` is not an importable module (with a hint
+            when it looks like a file path), a module it imports is missing,
+            or it has no ``children(config)``.
+    """
+    if "/" in name or os.sep in name:
+        raise NotAnApplication(f"{name!r} is a path, not a module name{_module_hint(name)}")
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        if e.name and (name == e.name or name.startswith(e.name + ".")):
+            raise NotAnApplication(f"no module named {name!r}{_module_hint(name)}") from None
+        raise NotAnApplication(f"{name} cannot be imported: {e}") from None
+    except ImportError as e:
+        raise NotAnApplication(f"{name} cannot be imported: {e}") from None
+    except (TypeError, ValueError) as e:   # "", ".chat": not an absolute module name
+        raise NotAnApplication(f"{name!r} is not a module name: {e}") from None
     if not callable(getattr(module, "children", None)):
-        raise SystemExit(f"beamish run: {name} is not an application: it has no children(config)")
+        raise NotAnApplication(f"{name} is not an application: it has no children(config)")
     return module
+
+
+def _module_hint(name: str) -> str:
+    """``"; did you mean apps.chat?"`` for ``apps/chat.py``, ``./apps/chat/``
+    and the like: a module is named as for ``import``, not by its file."""
+    if "/" not in name and os.sep not in name and not name.endswith(".py"):
+        return ""
+    path = os.path.normpath(name[:-3] if name.endswith(".py") else name)
+    parts = [p for p in path.replace(os.sep, "/").split("/") if p not in ("", ".")]
+    if parts and parts[-1] == "__init__":
+        parts.pop()
+    dotted = ".".join(parts)
+    try:
+        found = bool(dotted) and importlib.util.find_spec(dotted) is not None
+    except (ImportError, ValueError):
+        found = False
+    if found:
+        return f"; did you mean {dotted}?"
+    return "; give the module's import name (e.g. apps.chat), not a file path"
+
+
+def app_parser(module_name: str, app: Any, prog: Optional[str] = None,
+               **kwargs: Any) -> argparse.ArgumentParser:
+    """The parser of an application's own options (its ``add_arguments``);
+    ``kwargs`` go to :class:`argparse.ArgumentParser`."""
+    parser = argparse.ArgumentParser(prog=prog or f"beamish run {module_name}", **kwargs)
+    if callable(getattr(app, "add_arguments", None)):
+        app.add_arguments(parser)
+    return parser
 
 
 def run(module_name: str, argv: Sequence[str], *, node_name: Optional[str] = None,
         log_level: str = "INFO", prog: str = "beamish run", control: bool = True,
         app: Any = None) -> int:
     """Boot a node running the application ``module_name``; returns the exit
-    code.  The caller has already monkey-patched (``beamish.cli`` does).
+    code: 0 after SIGINT or SIGTERM, 1 if the root supervisor gave up, 2 if
+    the node could not start (said in one line on stderr; the application's
+    own options, when wrong, exit 2 as argparse does).  The caller has
+    already monkey-patched (``beamish.cli`` does).
     With ``control`` (the default) the node runs a control endpoint for
     ``beamish observer`` under a supervisor of its own, started before the
     tree and stopped after it: a crashed endpoint is restarted, and one that
@@ -78,14 +151,15 @@ def run(module_name: str, argv: Sequence[str], *, node_name: Optional[str] = Non
 
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if node_name:
-        _ids.set_node_name(node_name)
-    if app is None:
-        app = load_application(module_name)
-    parser = argparse.ArgumentParser(prog=f"{prog} {module_name}")
-    if callable(getattr(app, "add_arguments", None)):
-        app.add_arguments(parser)
-    config = parser.parse_args(list(argv))
+    try:
+        if node_name:
+            _ids.set_node_name(node_name)
+            _refuse_if_name_in_use(_ids.node())
+        if app is None:
+            app = load_application(module_name)
+    except RunError as e:
+        return _start_failed(e)
+    config = app_parser(module_name, app, prog=f"{prog} {module_name}").parse_args(list(argv))
     config.node = _ids.node()
     worker = os.environ.get(WORKER_ENV)
     if worker:
@@ -110,8 +184,9 @@ def run(module_name: str, argv: Sequence[str], *, node_name: Optional[str] = Non
     try:
         root = Supervisor.start_link(app.children(config), **flags)
     except StartError as e:
-        log.error("application %s failed to start: %r", module_name, e.reason)
-        return EXIT_START_FAILED
+        return _start_failed(RunError(f"{module_name}: {_describe_start_error(e, config)}"))
+    except BeamishError as e:   # children(config) refused the configuration
+        return _start_failed(RunError(f"{module_name} failed to start: {e}"))
     roots.append(root)
     log.info("node %s started application %s (root supervisor %r)", _ids.node(),
              module_name, root)
@@ -146,6 +221,55 @@ def run(module_name: str, argv: Sequence[str], *, node_name: Optional[str] = Non
             keepalive.close()
             log.info("node %s stopped", _ids.node())
             return EXIT_OK
+
+
+def _start_failed(error: RunError) -> int:
+    """Say why the node could not start, in one line on stderr."""
+    sys.stderr.write(f"beamish run: {error}\n")
+    sys.stderr.flush()
+    return EXIT_START_FAILED
+
+
+def _describe_start_error(error: Any, config: argparse.Namespace) -> str:
+    """Why the tree did not start, in words: an address in use is named
+    by the application's ``--port`` (if it has one), else the error's text."""
+    reason = error.reason   # ("failed_to_start_child", id, reason), nested per level
+    while reason.__class__ is tuple and len(reason) == 3 and reason[0] == "failed_to_start_child":
+        reason = reason[2]
+    if isinstance(reason, OSError) and reason.errno == errno.EADDRINUSE:
+        port = getattr(config, "port", None)
+        where = f"port {port}" if isinstance(port, int) else "its address"
+        return f"{where} is in use (another process listens on it)"
+    return str(error)
+
+
+def _refuse_if_name_in_use(node: str) -> None:
+    """Refuse a node name a live local node already has, as Erlang's
+    distribution does: that node's control socket answers.  A socket that
+    does not answer is stale (its node was killed) and is no obstacle.
+
+    Raises:
+        NodeNameInUse: the live node's socket accepted a connection.
+    """
+    import socket
+    from ..observer._errors import ObserverError
+    from ..observer._paths import local_nodes, socket_path
+    try:
+        if node not in local_nodes():
+            return
+        path = socket_path(node)
+    except (ObserverError, OSError):
+        return   # no usable runtime directory: there is no live node in it either
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(2.0)
+    try:
+        probe.connect(path)
+    except OSError:
+        return
+    finally:
+        probe.close()
+    raise NodeNameInUse(f"the name {node} is in use by another node on this host "
+                        f"(its control socket {path} answers); choose another --name")
 
 
 def _start_control(roots: list) -> Any:

@@ -1,6 +1,7 @@
 """``beamish run MODULE --workers N`` as real OS processes: a master, its
 workers on one shared port (SO_REUSEPORT, loopback), one cluster through
 the host relay, supervision (SIGKILL, crash loops) and shutdown."""
+import argparse
 import json
 import os
 import re
@@ -12,7 +13,7 @@ import time
 import gevent
 import pytest
 
-from beamish.cli import _parser, parse_workers
+from beamish.cli import MAX_WORKERS_PER_CORE, _parser, parse_workers
 from beamish._workers import describe_exit, worker_command, worker_name
 from phxclient import Client
 from support import ROOT, free_port
@@ -27,12 +28,13 @@ class Master:
     """``beamish run MODULE --workers N`` with its output (the workers'
     too: they inherit it) collected line by line."""
 
-    def __init__(self, module, *args, workers=2, name="chat@wk"):
+    def __init__(self, module, *args, workers=2, name="chat@wk",
+                 launcher=("-m", "beamish.cli"), env=None):
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "beamish.cli", "run", module, "--workers", str(workers),
+            [sys.executable, *launcher, "run", module, "--workers", str(workers),
              "--name", name, "--log-level", "INFO", *args],
             cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, bufsize=1)
+            text=True, bufsize=1, env=env)
         self.lines = []
         self.readers = [gevent.spawn(self._collect, f) for f in (self.proc.stdout,
                                                                  self.proc.stderr)]
@@ -238,6 +240,56 @@ def test_workers_of_a_master_killed_with_sigkill_do_not_outlive_it():
         master.stop()
 
 
+def test_a_signal_while_workers_start_stops_those_started_and_starts_no_more(tmp_path):
+    """Workers that start slowly (each start delayed 1 s, as on a loaded
+    machine): SIGTERM after the first is served at once, not after the
+    last; no worker, socket or relay directory is left behind."""
+    runtime = tmp_path / "nodes"
+    runtime.mkdir(mode=0o700)
+    count = min(5, MAX_WORKERS_PER_CORE * (os.cpu_count() or 1))
+    master = Master("tests.otp.sample_app", workers=count, name="slow@wk",
+                    launcher=("-m", "tests.otp.slow_spawn", "1.0"),
+                    env={**os.environ, "BEAMISH_RUNTIME_DIR": str(runtime)})
+    try:
+        master.wait_line(r"worker 1 started")
+        master.proc.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        assert master.proc.wait(20) == 0
+        took = time.monotonic() - signalled
+        gevent.joinall(master.readers, timeout=5)
+        started = master.workers()
+        assert len(started) < count, f"all {count} workers started after the signal"
+        assert took < count - 1, f"the master took {took:.1f} s to stop"
+        assert not any(alive(pid) for _, pid in started.values())
+        master.wait_line(r"node slow@wk stopped")
+        assert os.listdir(runtime) == []
+    finally:
+        master.stop()
+
+
+def test_too_many_workers_are_refused_before_any_starts(tmp_path):
+    runtime = tmp_path / "nodes"
+    runtime.mkdir(mode=0o700)
+    limit = MAX_WORKERS_PER_CORE * (os.cpu_count() or 1)
+    r = subprocess.run([sys.executable, "-m", "beamish.cli", "run", "tests.otp.sample_app",
+                        "--workers", str(limit + 1)], cwd=ROOT, capture_output=True,
+                       text=True, timeout=30,
+                       env={**os.environ, "BEAMISH_RUNTIME_DIR": str(runtime)})
+    assert r.returncode == 2
+    assert f"at most {limit} ({MAX_WORKERS_PER_CORE} per core" in r.stderr
+    assert "Traceback" not in r.stderr and "worker 1 started" not in r.stderr
+    assert os.listdir(runtime) == []
+
+
+def test_a_bad_application_option_is_refused_by_the_master_before_workers_start():
+    r = subprocess.run([sys.executable, "-m", "beamish.cli", "run", "tests.otp.sample_app",
+                        "--workers", "2", "--no-such-option"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 2
+    assert "unrecognized arguments: --no-such-option" in r.stderr
+    assert "worker 1 started" not in r.stderr and "Traceback" not in r.stderr
+
+
 # ------------------------------------------------------------ pure helpers
 def test_workers_option_defaults_to_one_process_and_auto_is_one_per_core():
     args, rest = _parser().parse_known_args(["run", "apps.chat", "--port", "4001"])
@@ -247,6 +299,11 @@ def test_workers_option_defaults_to_one_process_and_auto_is_one_per_core():
     assert parse_workers("3") == 3
     for bad in ("0", "-1", "many"):
         with pytest.raises(Exception, match="positive number or 'auto'"):
+            parse_workers(bad)
+    limit = MAX_WORKERS_PER_CORE * (os.cpu_count() or 1)
+    assert parse_workers(str(limit)) == limit
+    for bad in (str(limit + 1), "9999"):
+        with pytest.raises(argparse.ArgumentTypeError, match=rf"too many .* at most {limit} "):
             parse_workers(bad)
 
 
