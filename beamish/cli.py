@@ -5,7 +5,7 @@ Mistakes on the command line end in one line on stderr, never a
 traceback: argument errors (an unknown option, a bad ``--name``, a module
 that is not an application, ``beamish`` with no command) exit 2, as
 argparse does; so does a node that cannot start (see
-:func:`beamish.otp._application.run` for its other exit codes).
+:func:`beamish.boot.run` for its other exit codes).
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     add_run_arguments(run)
     observer = sub.add_parser("observer", help="watch a running local node (terminal UI)",
                               description="Attach to a local node's control endpoint.")
-    from .observer._main import add_arguments
+    from .observer import add_arguments
     add_arguments(observer)
     # Each command's parser, so that its errors show its own usage.
     for command in (run, observer):
@@ -125,8 +125,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.command == "observer":
         if rest:
             args.command_parser.error(f"unrecognized arguments: {' '.join(rest)}")
-        from .observer._main import check_arguments
-        from .observer._main import main as observer_main
+        from .observer import check_arguments
+        from .observer import main as observer_main
         check_arguments(args.command_parser, args)
         return observer_main(args)
     parser.error("a command is required: run or observer (beamish --help describes them)")
@@ -145,7 +145,7 @@ def _run(args: argparse.Namespace, rest: list) -> int:
     from gevent import monkey
     monkey.patch_all()
     sys.path.insert(0, "")
-    from .otp._application import EXIT_START_FAILED, RunError, app_parser, load_application
+    from .boot import EXIT_START_FAILED, RunError, app_parser, load_application
     try:
         app = load_application(args.module)
     except RunError as e:
@@ -158,17 +158,17 @@ def _run(args: argparse.Namespace, rest: list) -> int:
     # each worker of a master (which would restart them until it gave up).
     app_parser(args.module, app).parse_args(rest)
     if args.workers > 1:
-        from ._workers import run_workers
+        from .boot import run_workers
         return run_workers(args.module, rest, workers=args.workers, node_name=args.name,
                            log_level=args.log_level, control=not args.no_control)
-    from .otp._application import run
+    from .boot import run
     return run(args.module, rest, node_name=args.name, log_level=args.log_level,
                control=not args.no_control, app=app)
 
 
 def _run_help(module: str, app: object) -> argparse.ArgumentParser:
     """A parser whose help is ``beamish run``'s options and then MODULE's."""
-    from .otp._application import app_parser
+    from .boot import app_parser
     ours = argparse.ArgumentParser(add_help=False)
     add_run_arguments(ours.add_argument_group("beamish run options"))
     parser = app_parser(module, app, prog=f"beamish run {module}", parents=[ours],

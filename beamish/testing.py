@@ -26,9 +26,8 @@ from typing import Any, Iterator
 
 import gevent
 
-from .core import _process
-from .core._info import initial_call_of
-from .core._process import _current
+from .core import BeamishError, NotRegistered, demonitor, exit, receive, unalias, unlink, unregister
+from .lowlevel import current_process, flush_mailbox, initial_call_of, runtime_view
 
 __all__ = ["assert_receive", "assert_received", "refute_receive", "flush", "LeakError",
            "Snapshot", "snapshot", "check_leaks", "beamish_no_leaks"]
@@ -37,7 +36,7 @@ _SHOW = 10
 
 
 def _mailbox_preview() -> str:
-    q = _current().mq or ()
+    q = current_process().mq or ()
     shown = [repr(m) for i, m in zip(range(_SHOW), q)]
     more = len(q) - len(shown)
     return "[" + ", ".join(shown) + (f", ... {more} more" if more > 0 else "") + "]"
@@ -49,7 +48,7 @@ def assert_receive(*patterns: Any, timeout: float = 0.1) -> Any:
     Returns the message.  The failure lists what the mailbox held instead.
     """
     sentinel = object()
-    got = _process.receive(*patterns, timeout=timeout, default=sentinel)
+    got = receive(*patterns, timeout=timeout, default=sentinel)
     if got is sentinel:
         raise AssertionError(
             f"no message matching {patterns or '(any)'!r} within {timeout} s; "
@@ -65,23 +64,17 @@ def assert_received(*patterns: Any) -> Any:
 def refute_receive(*patterns: Any, timeout: float = 0.1) -> None:
     """Fail if a message matching ``patterns`` arrives within ``timeout`` s."""
     sentinel = object()
-    got = _process.receive(*patterns, timeout=timeout, default=sentinel)
+    got = receive(*patterns, timeout=timeout, default=sentinel)
     if got is not sentinel:
         raise AssertionError(f"unexpected message {got!r} matching {patterns or '(any)'!r}")
 
 
 def flush() -> list:
     """Take every queued message of the caller; returns them in order."""
-    p = _current()
-    out = list(p.mq or ())
-    if p.mq:
-        p.mq.clear()
-    p.scanned = 0
-    p.tags = None
-    return out
+    return flush_mailbox(current_process())
 
 
-class LeakError(AssertionError):
+class LeakError(BeamishError, AssertionError):
     """A test left processes, names, links or monitors behind."""
 
 
@@ -90,12 +83,13 @@ class Snapshot:
     monitor counts."""
 
     def __init__(self) -> None:
-        procs = _process._procs
-        self.pids = set(procs)
-        self.names = set(_process._names)
-        self.links = sum(len(p.links or ()) for p in procs.values())
-        self.monitors = sum(len(p.monitors or ()) for p in procs.values())
-        self.aliases = len(_process._aliases)
+        view = runtime_view()
+        procs = view.processes()
+        self.pids = {p.pid for p in procs}
+        self.names = set(view.names())
+        self.links = sum(len(p.links or ()) for p in procs)
+        self.monitors = sum(len(p.monitors or ()) for p in procs)
+        self.aliases = len(view.aliases())
 
 
 def snapshot() -> Snapshot:
@@ -106,9 +100,9 @@ def snapshot() -> Snapshot:
 def _leaks(before: Snapshot) -> list:
     now = Snapshot()
     problems = []
-    procs = _process._procs
-    for pid_id in sorted(now.pids - before.pids):
-        p = procs.get(pid_id)
+    view = runtime_view()
+    for pid in sorted(now.pids - before.pids):
+        p = view.process(pid)
         if p is None or p.adopted:
             continue
         problems.append(f"process {p.pid!r} ({initial_call_of(p)}) is still alive")
@@ -138,21 +132,22 @@ def check_leaks(before: Snapshot, grace: float = 1.0) -> None:
         problems = _leaks(before)
     if not problems:
         return
-    for pid_id in set(_process._procs) - before.pids:
-        p = _process._procs.get(pid_id)
-        if p is not None and not p.adopted:
-            _process._kill(p, "killed")
-    for name in set(_process._names) - before.names:
-        p = _process._names.pop(name, None)
-        if p is not None:
-            p.name = None
-    me = _current()
+    view = runtime_view()
+    for p in view.processes():
+        if p.pid not in before.pids and not p.adopted:
+            exit(p.pid, "kill")
+    for name in set(view.names()) - before.names:
+        try:
+            unregister(name)
+        except NotRegistered:
+            pass   # its holder is already gone
+    me = current_process()
     for ref in list(me.monitors or ()):
-        _process.demonitor(ref)
+        demonitor(ref)
     for ref in list(me.aliases or ()):
-        _process.unalias(ref)
+        unalias(ref)
     for pid in list(me.links or ()):
-        _process.unlink(pid)
+        unlink(pid)
     gevent.sleep(0.01)
     raise LeakError("the test leaked:\n  " + "\n  ".join(problems))
 

@@ -9,7 +9,8 @@ import unicodedata
 from beamish import node, send
 from beamish import self as self_pid
 from beamish.channels import Channel, Socket, TokenError, sign, verify
-from beamish.presence import list_presence, track, update_presence
+from beamish.presence import list_presence, track
+from beamish.presence import update as update_presence
 
 from . import room, settings
 

@@ -34,14 +34,11 @@ from __future__ import annotations
 import logging
 from typing import Any, Optional
 
-from ..core._errors import Exit
-from ..core._process import _current, process_flag, receive, send
-from ..core._records import ExitMsg
-from ..otp._gen_server import _NOTHING, Stop, _is_clean
-from ..pubsub._dispatch import Fastlane
-from ..pubsub._pubsub import broadcast as _ps_broadcast, broadcast_from as _ps_broadcast_from
-from ..pubsub._pubsub import subscribe as _ps_subscribe
-from ._message import Broadcast
+from ..core import Exit, ExitMsg, process_flag, receive, send
+from ..lowlevel import current_process, is_clean_exit
+from ..otp import Stop
+from ..pubsub import (Broadcast, Fastlane, broadcast as _ps_broadcast,
+                      broadcast_from as _ps_broadcast_from, subscribe as _ps_subscribe)
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +69,7 @@ class Channel:
 
     def handle_info(self, msg: Any) -> Any:
         log.warning("channel %s %r got an unexpected message %r", self.topic,
-                    _current().pid, msg)
+                    current_process().pid, msg)
 
     def terminate(self, reason: Any) -> None:
         pass
@@ -88,7 +85,7 @@ class Channel:
 
     def broadcast_from(self, event: str, payload: Any) -> None:
         """As :meth:`broadcast`, but not to this channel's own client."""
-        _ps_broadcast_from(self.pubsub, _current().pid, self.topic,
+        _ps_broadcast_from(self.pubsub, current_process().pid, self.topic,
                            Broadcast(self.topic, event, payload), "fastlane")
 
 
@@ -136,7 +133,7 @@ def _serve(ch: Channel, intercepts: frozenset) -> None:
                 _, event, payload, ref = msg
                 res = ch.handle_in(event, payload, ref)
                 if isinstance(res, Stop):
-                    if res.reply is not _NOTHING:
+                    if res.has_reply:
                         _send_reply(ch, ref, _reply_shape(res.reply))
                     reason = res.reason
                     break
@@ -157,7 +154,7 @@ def _serve(ch: Channel, intercepts: frozenset) -> None:
                 if isinstance(res, Stop):
                     reason = res.reason
                     break
-            elif cls is ExitMsg and (msg.pid == socket_pid or not _is_clean(msg.reason)
+            elif cls is ExitMsg and (msg.pid == socket_pid or not is_clean_exit(msg.reason)
                                      and not (msg.reason.__class__ is str
                                               and msg.reason == "normal")):
                 # the socket went, or a linked process (a tracker) died
@@ -187,6 +184,6 @@ def _terminate(ch: Channel, reason: Any) -> None:
         ch.terminate(reason)
     except Exception as e:
         log.error("channel %s terminate crashed: %r", ch.topic, e, exc_info=e)
-    if not _is_clean(reason) and isinstance(reason, BaseException):
-        log.error("channel %s %r crashed: %r", ch.topic, _current().pid, reason,
+    if not is_clean_exit(reason) and isinstance(reason, BaseException):
+        log.error("channel %s %r crashed: %r", ch.topic, current_process().pid, reason,
                   exc_info=(type(reason), reason, reason.__traceback__))

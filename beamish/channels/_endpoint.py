@@ -29,12 +29,10 @@ from __future__ import annotations
 import logging
 from typing import Any, Optional
 
-from ..core._process import process_flag, spawn
-from ..otp._gen_server import GenServer
-from ..otp._supervisor import ChildSpec
-from ..pubsub._pubsub import broadcast as _ps_broadcast
+from ..core import process_flag, spawn
+from ..otp import ChildSpec, GenServer
+from ..pubsub import Broadcast, broadcast as _ps_broadcast
 from ._http import HTTPServer, RequestInfo, WebSocketRoute
-from ._message import Broadcast
 from ._serializer import serializer_for_vsn
 from ._socket import Socket, reader, socket_main
 from ._transport import DEFAULT_SEND_TIMEOUT

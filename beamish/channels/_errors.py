@@ -11,10 +11,12 @@ Two families, one class each for callers to catch:
 """
 from __future__ import annotations
 
+from ..core import BeamishError
+
 __all__ = ["ProtocolError", "TokenError", "InvalidToken", "ExpiredToken"]
 
 
-class ProtocolError(ValueError):
+class ProtocolError(BeamishError, ValueError):
     """A frame that breaks the wire protocol.
 
     Raised by a serializer's ``decode`` for malformed input (not JSON, not a
@@ -27,7 +29,7 @@ class ProtocolError(ValueError):
     """
 
 
-class TokenError(Exception):
+class TokenError(BeamishError):
     """Base class of the reasons a signed token is refused."""
 
 

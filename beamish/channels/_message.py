@@ -12,6 +12,8 @@ compared by value in tests.
   sent as the ``phx_reply`` event with payload ``{"status", "response"}``.
 * :class:`Broadcast`: an event for every subscriber of a topic; sent with a
   null ``join_ref`` and ``ref``, encoded once for all of them (fastlane).
+  It is PubSub's record (:class:`beamish.pubsub.Broadcast`, which presence
+  sends too), re-exported by :mod:`beamish.channels`.
 
 A payload is a JSON object (a ``dict`` with ``str`` keys) or raw ``bytes``
 (bytes-like values are accepted when encoding); a frame whose payload is
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Optional, Union
 
 __all__ = [
-    "Message", "Reply", "Broadcast", "Payload",
+    "Message", "Reply", "Payload",
     "PHX_JOIN", "PHX_LEAVE", "PHX_REPLY", "PHX_ERROR", "PHX_CLOSE", "HEARTBEAT",
     "PHOENIX_TOPIC", "RESERVED_EVENTS",
 ]
@@ -88,15 +90,3 @@ class Reply:
     response: Payload
 
 
-@dataclass(frozen=True, slots=True)
-class Broadcast:
-    """An event for every subscriber of ``topic``.
-
-    On the wire it is a message with null ``join_ref`` and ``ref``; a
-    serializer's ``fastlane`` encodes it once so the same frame can be
-    written to every subscribed socket.
-    """
-
-    topic: str
-    event: str
-    payload: Payload

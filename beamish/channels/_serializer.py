@@ -38,12 +38,16 @@ import enum
 import json
 import math
 import re
-from typing import Any, Callable, Iterable, Optional, Protocol, Union, runtime_checkable
+from typing import (TYPE_CHECKING, Any, Callable, Iterable, Optional, Protocol, Union,
+                    runtime_checkable)
 
 import msgpack
 
 from ._errors import ProtocolError
-from ._message import PHX_REPLY, Broadcast, Message, Reply
+from ._message import PHX_REPLY, Message, Reply
+
+if TYPE_CHECKING:   # for annotations only: the record is PubSub's (pure, as this module)
+    from ..pubsub import Broadcast
 
 __all__ = [
     "Frame", "Opcode", "opcode_of", "Serializer", "V2JSONSerializer", "MsgpackSerializer",

@@ -44,13 +44,10 @@ from typing import Any, Optional
 
 import gevent
 
-from ..core._pattern import ANY
-from ..core._process import (_current, exit, monitor, process_flag, receive, send, spawn_link,
-                             demonitor)
-from ..core._records import Down, ExitMsg
-from ..core._ids import make_ref
-from ..pubsub._dispatch import FASTLANE_TAG
-from ..pubsub._pubsub import subscribe as _ps_subscribe
+from ..core import (ANY, Down, ExitMsg, demonitor, exit, make_ref, monitor, process_flag, receive,
+                    send, spawn_link)
+from ..lowlevel import current_process
+from ..pubsub import FASTLANE_TAG, subscribe as _ps_subscribe
 from ._channel import channel_main
 from ._errors import ProtocolError
 from ._message import (HEARTBEAT, PHOENIX_TOPIC, PHX_CLOSE, PHX_ERROR, PHX_JOIN, PHX_LEAVE,
@@ -181,7 +178,7 @@ def _serve(st: _State, ws: Any, ser: Any, socket: Socket, idle: float) -> None:
             msg = receive(timeout=idle, default=None)
             if msg is None:
                 if time.monotonic() - st.last_in >= idle:
-                    log.info("socket %r idle for %.0f s: closing", _current().pid, idle)
+                    log.info("socket %r idle for %.0f s: closing", current_process().pid, idle)
                     _close(st, CLOSE_GOING_AWAY, "idle timeout")
                     return
                 continue
@@ -228,7 +225,7 @@ def _close(st: _State, code: int, reason: str) -> None:
 def _write(st: _State, frame: bytes) -> bool:
     """Write one frame; False (and the connection dropped) for a slow or gone
     client."""
-    me = _current()
+    me = current_process()
     if me.mq is not None and len(me.mq) > st.socket.max_backlog:
         log.warning("socket %r: %d messages backed up, client not reading: disconnecting",
                     me.pid, len(me.mq))
@@ -252,7 +249,7 @@ def _send_reply(st: _State, join_ref: Any, ref: Any, topic: str, status: str,
     try:
         frame = st.ser.encode_reply(Reply(join_ref, ref, topic, status, response))
     except ProtocolError as e:
-        log.error("socket %r: cannot encode a reply on %s: %s", _current().pid, topic, e)
+        log.error("socket %r: cannot encode a reply on %s: %s", current_process().pid, topic, e)
         frame = st.ser.encode_reply(Reply(join_ref, ref, topic, "error",
                                           {"reason": "unencodable reply"}))
     return _write(st, encode_frame(frame))
@@ -269,7 +266,7 @@ def _incoming(st: _State, data: Any) -> bool:
     try:
         m = st.ser.decode(data, opcode)
     except ProtocolError as e:
-        log.warning("socket %r: malformed frame, closing with 1007: %s", _current().pid, e)
+        log.warning("socket %r: malformed frame, closing with 1007: %s", current_process().pid, e)
         _close(st, CLOSE_INVALID_DATA, "malformed frame")
         return False
     topic, event = m.topic, m.event
@@ -297,7 +294,7 @@ def _join(st: _State, m: Message) -> bool:
     topic = m.topic
     chan_cls = st.socket.route(topic)
     if chan_cls is None:
-        log.warning("socket %r: join to unmatched topic %r", _current().pid, topic)
+        log.warning("socket %r: join to unmatched topic %r", current_process().pid, topic)
         return _send_reply(st, None, m.ref, topic, "error", {"reason": "unmatched topic"})
     old = st.channels.get(topic)
     if old is None and len(st.channels) >= st.socket.max_channels:
@@ -308,8 +305,8 @@ def _join(st: _State, m: Message) -> bool:
         exit(old[0], ("shutdown", "duplicate_join"))
     join_ref = m.join_ref if m.join_ref is not None else m.ref
     ack = make_ref()
-    pid = spawn_link(channel_main, chan_cls, topic, m.payload, join_ref, m.ref, _current().pid,
-                     st.assigns, st.pubsub, st.wire, ack)
+    pid = spawn_link(channel_main, chan_cls, topic, m.payload, join_ref, m.ref,
+                     current_process().pid, st.assigns, st.pubsub, st.wire, ack)
     ref = monitor(pid)
     res = receive(("$joined", ack, ANY, ANY), ("DOWN", ref, ANY, ANY, ANY))
     demonitor(ref, flush=True)
@@ -328,9 +325,10 @@ def _join(st: _State, m: Message) -> bool:
 
 
 def _flush_exit(pid: Any) -> None:
-    from ..core._process import _remove_first, unlink
+    from ..core import unlink
+    from ..lowlevel import take_first
     unlink(pid)
-    _remove_first(_current(), ExitMsg(pid, ANY))
+    take_first(current_process(), ExitMsg(pid, ANY))
 
 
 def _drop_channel(st: _State, pid: Any) -> Optional[str]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Sequence, Tuple
 
-from ..core._errors import BeamishError
+from ..core import BeamishError
 
 __all__ = ["TransportError", "ConnectionClosed", "HandshakeError"]
 

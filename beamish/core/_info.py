@@ -14,8 +14,12 @@ from typing import Any, Optional
 from greenlet import getcurrent
 
 from ._ids import Pid
-from ._process import Process, _lookup, _monitor_key, _procs, _NO_EXIT
+from ._process import _monitor_key
 from ._records import MonitorInfo, ProcessInfo
+from ._runtime import NO_EXIT as _NO_EXIT
+from ._runtime import RUNTIME, Process, initial_call_of, lookup as _lookup
+
+_procs = RUNTIME.procs
 
 __all__ = ["processes", "process_info", "process_count"]
 
@@ -39,33 +43,6 @@ def processes() -> list:
 def process_count() -> int:
     """How many processes are alive on this node."""
     return len(_procs)
-
-
-def initial_call_of(proc: Process) -> str:
-    """``"module:qualname"`` of what the process was started to run: the
-    function given to spawn, or what a behaviour recorded (a GenServer's
-    ``Class.init``)."""
-    if proc.initial is not None:
-        return proc.initial
-    fn = proc.fn
-    if proc.adopted:
-        return "adopted:" + getattr(proc.g, "__class__", type(proc.g)).__name__
-    if fn is None:
-        return "?"
-    mod = getattr(fn, "__module__", None) or "?"
-    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
-    return f"{mod}:{name}"
-
-
-def describe_process(proc: Process) -> str:
-    """The pid with its registered name and label, for log lines:
-    ``<0.42.0> (room_sup, label 'lobby')``."""
-    extra = []
-    if proc.name:
-        extra.append(proc.name)
-    if proc.label is not None:
-        extra.append(f"label {proc.label!r}")
-    return f"{proc.pid!r} ({', '.join(extra)})" if extra else repr(proc.pid)
 
 
 def _frames(proc: Process):

@@ -2,11 +2,18 @@
 
 Theory of operation
 -------------------
-A process is a :class:`Process` record run by a greenlet whose parent is the
-gevent hub.  Greenlets are pooled: when a process ends, its greenlet parks
-in ``_pool`` and the next ``spawn`` hands it a new record, which saves the
-greenlet creation (and, on CPython 3.11, the mmap/munmap of its frame
-stack) that dominates a bare spawn.
+A process is a :class:`~._runtime.Process` record run by a greenlet whose
+parent is the gevent hub.  The records, the name and alias tables, the
+greenlet pool and the ready queue belong to the one
+:data:`~._runtime.RUNTIME`; this module holds the operations on them.
+
+``spawn`` makes the record and appends it to the ready queue; one hub
+callback (``_kick``) hands ready processes to worker greenlets, and a
+worker runs up to ``RUN_BUDGET`` of them in a row before it lets the hub
+run.  Workers are pooled: when a process ends, its greenlet starts the
+next ready one or parks in the pool, which saves the greenlet creation
+(and, on CPython 3.11, the mmap/munmap of its frame stack) that dominates
+a bare spawn.
 
 Scheduling is gevent's.  A process waiting in ``receive`` parks with
 ``hub.switch()`` after setting ``parked = 1``.  Whoever wakes it (a send,
@@ -41,9 +48,12 @@ from gevent import Greenlet as _GeventGreenlet
 
 from . import _ids
 from ._errors import BadArg, Exit, NameTaken, NoProc, NotAProcess, NotRegistered, ReceiveTimeout
-from ._ids import Pid, Ref, make_ref, _new_pid
+from ._ids import Pid, Ref, make_ref
 from ._pattern import ANY, NOTAG, UNHASHABLE, compile_patterns, message_tag, pattern_tag
+from ._reasons import mark_reported
 from ._records import Down, ExitMsg
+from ._runtime import NO_EXIT as _NO_EXIT
+from ._runtime import RUNTIME, Process, describe_process, initial_call_of, lookup as _lookup
 
 log = logging.getLogger(__name__)
 
@@ -64,59 +74,23 @@ _hub_switch = _hub.switch
 #: refreshes the clock first: one clock read, far cheaper than the timer.
 _update_now = _loop.update_now
 
-_NO_EXIT = object()   # Process.exit_ when no exit signal is pending
 _TIMEOUT = object()   # what a receive timer switches in with
 _RAISE = object()     # receive(default=...) not given
 
 #: How many finished greenlets are kept for reuse by later spawns.
 POOL_MAX = 2048
-_pool: list = []
 
-#: Live processes of this node by pid id.
-_procs: dict = {}
-#: Registered names.
-_names: dict = {}
-#: Active aliases: Ref -> Process.
-_aliases: dict = {}
-
-
-class Process:
-    """The runtime's record of one process (private; users hold a Pid)."""
-
-    __slots__ = (
-        "pid", "g", "fn", "args", "kwargs", "mq", "parked", "exit_", "trap",
-        "links", "monitors", "monitored_by", "name", "reds", "scanned", "tags",
-        "tmo", "alive", "adopted", "aliases", "label", "initial", "__weakref__",
-    )
-
-    def __init__(self, fn: Optional[Callable], args: tuple, kwargs: Optional[dict]) -> None:
-        self.pid = pid = _new_pid()
-        pid._proc = self
-        self.g = None
-        self.fn = fn
-        self.args = args
-        self.kwargs = kwargs
-        self.mq = None            # deque, made on the first message
-        self.parked = 0
-        self.exit_ = _NO_EXIT
-        self.trap = False
-        self.links = None         # set of Pid
-        self.monitors = None      # {Ref: target Pid or _ByName} this process holds
-        self.monitored_by = None  # {Ref: watcher Pid}
-        self.name = None
-        self.reds = 0
-        self.scanned = 0          # length of the tag-indexed mailbox prefix
-        self.tags = None          # {tag: count} over that prefix
-        self.tmo = False
-        self.alive = True
-        self.adopted = False
-        self.aliases = None       # set of Ref routing to this process
-        self.label = None         # set_label's term, for introspection only
-        self.initial = None       # initial call to show instead of fn's (a behaviour's)
-        _procs[pid.id] = self
-
-    def __repr__(self) -> str:
-        return f"<Process {self.pid!r}{' ' + self.name if self.name else ''}>"
+# The runtime's tables, bound once: the hot paths below use these aliases
+# (they are the very dicts and deques RUNTIME owns, never rebound).
+_pool: list = RUNTIME.pool
+_procs: dict = RUNTIME.procs
+_names: dict = RUNTIME.names
+_aliases: dict = RUNTIME.aliases
+_ready: deque = RUNTIME.ready
+_timers: set = RUNTIME.timers
+#: True while a hub callback that starts ready processes (``_kick``) is
+#: queued: scheduler state, a module global so that ``spawn`` reads it fast.
+_kick_pending = False
 
 
 # --------------------------------------------------------------- spawning
@@ -126,9 +100,6 @@ class _Worker(greenlet):
     __slots__ = ("_bproc",)
 
 
-#: Spawned processes not started yet, in spawn order.
-_ready: deque = deque()
-_kick_pending = False
 #: How many processes a worker starts in a row before it lets the hub run.
 RUN_BUDGET = 200
 
@@ -297,6 +268,11 @@ def _adopted_greenlet_ended(g: Any) -> None:
 
 
 def _current() -> Process:
+    """The record of the calling process (``beamish.lowlevel.current_process``).
+
+    Called from the main greenlet or a gevent ``Greenlet``, this adopts it
+    as a process first, as ``self()`` does.
+    """
     g = getcurrent()
     proc = getattr(g, "_bproc", None)
     if proc is None:
@@ -339,30 +315,6 @@ def _set_initial_call(pid: Pid, call: str) -> None:
     p = _lookup(pid)
     if p is not None:
         p.initial = call
-
-
-def _mark_reported(exc: BaseException) -> None:
-    """Note that ``exc``'s traceback has been logged, so whoever sees it
-    next as an exit reason (a supervisor, say) logs it without it again."""
-    try:
-        exc.__beamish_reported__ = True
-    except AttributeError:
-        pass   # an exception type with __slots__: it may be logged twice
-
-
-def _was_reported(reason: Any) -> bool:
-    """True if ``reason`` is an exception whose traceback was logged."""
-    return getattr(reason, "__beamish_reported__", False) is True
-
-
-def _lookup(pid: Pid) -> Optional[Process]:
-    """The live local process of ``pid`` (also for pids decoded from bytes)."""
-    proc = pid._proc
-    if proc is None and pid.node == _ids._node_name and pid.creation == _ids._creation:
-        proc = _procs.get(pid.id)
-        if proc is not None:
-            pid._proc = proc
-    return proc
 
 
 def _resolve(dest: Any) -> Optional[Process]:
@@ -410,7 +362,9 @@ def send(dest: Any, msg: Any) -> Any:
 
 
 def _deliver(p: Process, msg: Any) -> None:
-    """Runtime-internal send to a live process record."""
+    """Queue ``msg`` for the live process ``p`` and wake it if it waits:
+    ``send`` without resolving a pid or name (``beamish.lowlevel.deliver``).
+    ``p.alive`` must be True: a message queued to a dead record is lost."""
     q = p.mq
     if q is None:
         q = p.mq = deque()
@@ -677,18 +631,32 @@ def _end_call_monitor(p: Process, ref: Ref) -> None:
         _take_reply(p, ref, 0)   # the monitor fired: drop its queued DOWN
 
 
-def _remove_first(p: Process, pattern: Any) -> bool:
+def take_first(p: Process, *patterns: Any, default: Any = None) -> Any:
+    """Remove and return the first message queued in ``p``'s mailbox that
+    matches any of ``patterns`` (as ``receive`` would take it, without
+    waiting); ``default`` if none does.  Keeps the mailbox's tag index true."""
     q = p.mq
     if not q:
-        return False
-    idx = _find(p, q, compile_patterns((pattern,)), 0)
+        return default
+    idx = _find(p, q, compile_patterns(patterns), 0)
     if idx < 0:
-        return False
+        return default
     m = q[idx]
     del q[idx]
     if idx < p.scanned:
         _unindex(p, m)
-    return True
+    return m
+
+
+def flush_mailbox(p: Process) -> list:
+    """Remove every message queued for ``p``; returns them, oldest first."""
+    q = p.mq
+    out = list(q) if q else []
+    if q:
+        q.clear()
+    p.scanned = 0
+    p.tags = None
+    return out
 
 
 # ------------------------------------------------------------ exit signals
@@ -884,20 +852,25 @@ def _add_monitor(watcher: Process, target: Optional[Process], key: Any,
 
 
 def _monitor_as(watcher: Process, target: Pid) -> Ref:
-    """Make ``watcher`` monitor ``target`` (runtime-internal: lets a shard
-    own monitors on its subscribers without a message round trip)."""
+    """Make ``watcher`` monitor ``target`` as if ``watcher`` had called
+    ``monitor(target)``: its ``DOWN`` goes to ``watcher``
+    (``beamish.lowlevel.monitor_as``).  Lets a process set monitors on
+    another's behalf without a message round trip (a pubsub shard owning
+    one monitor per subscriber).  ``watcher`` must be alive."""
     return _add_monitor(watcher, _lookup(target), target)
 
 
 def _demonitor_as(watcher: Process, ref: Ref) -> None:
-    """Remove ``watcher``'s monitor ``ref`` and any DOWN of it already queued."""
+    """Remove ``watcher``'s monitor ``ref`` and any DOWN of it already
+    queued: ``demonitor(ref, flush=True)`` on ``watcher``'s behalf
+    (``beamish.lowlevel.demonitor_as``)."""
     if watcher.monitors:
         key = watcher.monitors.pop(ref, None)
         if key is not None:
             target = _monitor_target(key)
             if target is not None and target.monitored_by:
                 target.monitored_by.pop(ref, None)
-    _remove_first(watcher, ("DOWN", ref, ANY, ANY, ANY))
+    take_first(watcher, ("DOWN", ref, ANY, ANY, ANY))
 
 
 def monitor(target: Any, *, alias: bool = False) -> Ref:
@@ -935,7 +908,7 @@ def demonitor(ref: Ref, flush: bool = False) -> bool:
             if target is not None and target.monitored_by:
                 target.monitored_by.pop(ref, None)
     if flush:
-        _remove_first(me, ("DOWN", ref, ANY, ANY, ANY))
+        take_first(me, ("DOWN", ref, ANY, ANY, ANY))
     return True
 
 
@@ -998,6 +971,7 @@ def _terminate(proc: Process, reason: Any) -> None:
     proc.scanned = 0
     proc.fn = None
     proc.args = proc.kwargs = None
+    proc.state = None
     if monitors:
         for ref, key in monitors.items():
             target = _monitor_target(key)
@@ -1022,8 +996,7 @@ def _terminate(proc: Process, reason: Any) -> None:
 
 
 def _crash_report(proc: Process, reason: BaseException) -> None:
-    from ._info import describe_process, initial_call_of
-    _mark_reported(reason)
+    mark_reported(reason)
     log.error(
         "process %s crashed: initial call %s, reason %r",
         describe_process(proc), initial_call_of(proc), reason,
@@ -1094,6 +1067,7 @@ class TimerRef:
 def _fire(tref: TimerRef, dest: Any, msg: Any) -> None:
     t = tref._timer
     tref._timer = None
+    _timers.discard(tref)
     if t is not None:
         t.close()
     try:
@@ -1109,6 +1083,7 @@ def send_after(delay: float, dest: Any, msg: Any) -> TimerRef:
     tref = TimerRef(timer)
     _update_now()
     timer.start(_fire, tref, dest, msg)
+    _timers.add(tref)
     return tref
 
 
@@ -1118,5 +1093,6 @@ def cancel_timer(tref: TimerRef) -> bool:
     if t is None:
         return False
     tref._timer = None
+    _timers.discard(tref)
     t.close()
     return True

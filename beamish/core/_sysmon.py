@@ -105,7 +105,7 @@ class _Monitor:
 
 def _who(frame: Any) -> tuple:
     from ._process import _run
-    from ._info import initial_call_of
+    from ._runtime import initial_call_of
     where = "?"
     if frame is not None:
         where = f"{frame.f_globals.get('__name__', '?')}:{frame.f_code.co_qualname}:{frame.f_lineno}"

@@ -20,8 +20,8 @@ import struct
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from ..core._codec import CodecError, decode, encode
-from ._errors import AuthError, NodeNotFound, ProtocolError, RemoteError
+from ..lowlevel import CodecError, decode_term as decode, encode_term as encode
+from ._errors import AuthError, NodeNotFound, ObserverProtocolError, RemoteError
 from ._leaks import Suspect
 from ._paths import local_nodes, read_cookie, runtime_dir, socket_path
 from ._records import COLUMNS, NodeInfo, ProcessDetail, ProcRow, SocketRow, TreeNode
@@ -49,7 +49,7 @@ class Client:
 
     Raises (any method):
         RemoteError: the node answered with an error.
-        ProtocolError: the node sent something that is not a valid frame.
+        ObserverProtocolError: the node sent something that is not a valid frame.
         OSError: the connection failed or timed out.
     """
 
@@ -57,9 +57,9 @@ class Client:
         self.sock = sock
         hello = self._recv(HELLO_MAX)
         if not isinstance(hello, dict) or not isinstance(hello.get("challenge"), bytes):
-            raise ProtocolError(f"not a beamish control endpoint: {hello!r}"[:200])
+            raise ObserverProtocolError(f"not a beamish control endpoint: {hello!r}"[:200])
         if hello.get("version") != PROTOCOL_VERSION:
-            raise ProtocolError(f"node speaks protocol {hello.get('version')!r}, "
+            raise ObserverProtocolError(f"node speaks protocol {hello.get('version')!r}, "
                                 f"we speak {PROTOCOL_VERSION}")
         self.sock.sendall(frame(hello_payload(cookie, hello["challenge"])))
         answer = self._recv(HELLO_MAX)
@@ -85,25 +85,25 @@ class Client:
         while got < n:
             k = self.sock.recv_into(view[got:], n - got)
             if not k:
-                raise ProtocolError(f"node closed the connection ({got} of {n} bytes read)")
+                raise ObserverProtocolError(f"node closed the connection ({got} of {n} bytes read)")
             got += k
         return view
 
     def _recv(self, max_size: int = REPLY_MAX) -> Any:
         (n,) = _HEADER.unpack(self._recv_exact(4))
         if n > max_size:
-            raise ProtocolError(f"frame of {n} bytes exceeds the limit of {max_size}")
+            raise ObserverProtocolError(f"frame of {n} bytes exceeds the limit of {max_size}")
         try:
             return decode(self._recv_exact(n), max_size=max_size)
         except CodecError as e:
-            raise ProtocolError(str(e)) from None
+            raise ObserverProtocolError(str(e)) from None
 
     def request(self, op: str, **args: Any) -> dict:
         """Send ``{"op": op, **args}``; the node's answer (``ok`` was true)."""
         self._send({"op": op, **args})
         reply = self._recv()
         if not isinstance(reply, dict):
-            raise ProtocolError(f"reply to {op!r} is not a map")
+            raise ObserverProtocolError(f"reply to {op!r} is not a map")
         if not reply.get("ok"):
             raise RemoteError(str(reply.get("error", "request failed")))
         return reply
@@ -118,7 +118,7 @@ class Client:
         reply = self.request("processes")
         columns = tuple(reply["columns"])
         if columns != COLUMNS:
-            raise ProtocolError(f"unexpected process list columns {columns!r}")
+            raise ObserverProtocolError(f"unexpected process list columns {columns!r}")
         make = ProcRow._make
         return ProcessList([make(r) for r in reply["rows"]], SliceCost.from_wire(reply["cost"]))
 
@@ -250,7 +250,7 @@ class Redialer:
 
         Raises:
             NodeNotFound: no live node of that name (yet).
-            AuthError, CookieError, ProtocolError, OSError: as :func:`connect`.
+            AuthError, CookieError, ObserverProtocolError, OSError: as :func:`connect`.
         """
         fresh = connect(self.node, cookie=self._cookie, timeout=self._timeout)
         self.client.close()

@@ -21,12 +21,10 @@ from typing import Any, Callable, Iterator, Optional
 
 import gevent
 
-from ..core._ids import Pid, node, node_creation
-from ..core._info import process_count, process_info, processes
-from ..core._process import _lookup, exit as exit_signal, is_alive, whereis
-from ..core._records import ProcessInfo
-from ..otp._errors import CallExit
-from ..otp._gen_server import call
+from ..core import (Pid, ProcessInfo, exit as exit_signal, is_alive, node, node_creation,
+                    process_count, process_info, processes, whereis)
+from ..lowlevel import lookup
+from ..otp import CallExit, call
 from ._footprint import StateSizer, monitor_table_bytes
 from ._records import MonitorRow, NodeInfo, ProcessDetail, ProcRow, SocketRow, TreeNode
 from ._slicer import Slicer
@@ -114,7 +112,7 @@ def _label(info: ProcessInfo) -> Optional[str]:
 
 def _held(pid: Pid, sizer: Optional[StateSizer]) -> tuple:
     """``(monitor entry bytes, state bytes)`` of a live process."""
-    proc = _lookup(pid)
+    proc = lookup(pid)
     if proc is None:
         return 0, 0
     return monitor_table_bytes(proc), sizer.size(proc) if sizer is not None else 0

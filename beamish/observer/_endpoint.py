@@ -47,15 +47,14 @@ import gevent
 import msgpack
 from gevent import socket as gsocket
 
-from ..core._codec import CodecError, decode, encode
-from ..core._ids import Pid, Ref, make_ref, node
-from ..core._pattern import ANY
-from ..core._process import (_current, _remove_first, demonitor, exit, monitor, receive, send,
-                             spawn_link, spawn_opt, unlink, whereis)
-from ..otp._supervisor import ChildSpec
+from ..lowlevel import (CodecError, current_process, decode_term as decode, encode_term as encode,
+                        take_first)
+from ..core import (ANY, Pid, Ref, demonitor, exit, make_ref, monitor, node, receive, send,
+                    spawn_link, spawn_opt, unlink, whereis)
+from ..otp import ChildSpec
 from ._collect import (iter_rows, kill, node_info, parse_pid, process_detail, sockets,
                        supervision_tree)
-from ._errors import EndpointError, ProtocolError
+from ._errors import EndpointError, ObserverProtocolError
 from ._footprint import StateSizer
 from ._leaks import Sample, Thresholds, find_suspects
 from ._paths import node_label, read_cookie, runtime_dir, socket_path
@@ -164,7 +163,7 @@ def start_control_endpoint(*, roots: Union[None, Sequence[Pid], Callable[[], lis
     # The listener binds the socket itself and acks (as proc_lib's
     # init_ack): a process killed before it first runs never runs its body,
     # so a socket handed to it could never be cleaned up by it.
-    me = _current()
+    me = current_process()
     ack = make_ref()
     holder = whereis(REGISTERED_NAME)
     if holder is not None:
@@ -177,7 +176,7 @@ def start_control_endpoint(*, roots: Union[None, Sequence[Pid], Callable[[], lis
         raise EndpointError(f"the control endpoint died starting: {msg.reason!r}")
     if isinstance(msg[1], BaseException):
         if link:
-            _remove_first(me, ("EXIT", pid, ANY))
+            take_first(me, ("EXIT", pid, ANY))
         raise msg[1]
     log.info("control endpoint of node %s listening on %s", node(), path)
     return pid
@@ -194,10 +193,10 @@ def control_endpoint_spec(**opts: Any) -> ChildSpec:
 def stop_control_endpoint(pid: Pid) -> None:
     """Stop the endpoint ``pid`` and wait until its socket is gone (unlinks
     it from the caller first, so the caller is not signalled)."""
-    me = _current()
+    me = current_process()
     ref = monitor(pid)
     unlink(pid)
-    _remove_first(me, ("EXIT", pid, ANY))
+    take_first(me, ("EXIT", pid, ANY))
     exit(pid, "shutdown")
     receive(("DOWN", ref, ANY, ANY, ANY))
     demonitor(ref, flush=True)
@@ -287,10 +286,10 @@ def _connection_main(sock: Any, ctx: _Context) -> None:
     try:
         if _handshake(conn, ctx):
             _serve(conn, ctx)
-    except (OSError, ProtocolError, CodecError) as e:
+    except (OSError, ObserverProtocolError, CodecError) as e:
         log.debug("control connection ended: %r", e)
     except Exception:
-        log.exception("control connection %r crashed", _current().pid)
+        log.exception("control connection %r crashed", current_process().pid)
     finally:
         sock.close()
 
@@ -330,7 +329,7 @@ def _serve(conn: _Conn, ctx: _Context) -> None:
             continue
         try:
             handler(conn, ctx, req)
-        except (OSError, ProtocolError):
+        except (OSError, ObserverProtocolError):
             raise
         except Exception as e:
             log.exception("control request %r failed", op)

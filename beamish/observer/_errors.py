@@ -1,9 +1,9 @@
 """The errors of the observer, in one place."""
 from __future__ import annotations
 
-from ..core._errors import BeamishError
+from ..core import BeamishError
 
-__all__ = ["ObserverError", "CookieError", "ProtocolError", "AuthError", "NodeNotFound",
+__all__ = ["ObserverError", "CookieError", "ObserverProtocolError", "AuthError", "NodeNotFound",
            "RemoteError", "EndpointError", "RuntimeDirError"]
 
 
@@ -27,7 +27,7 @@ class RuntimeDirError(EndpointError):
     refused rather than changed; its message says what to do."""
 
 
-class ProtocolError(ObserverError):
+class ObserverProtocolError(ObserverError):
     """Bytes from the peer are not a valid frame or not a valid message."""
 
 

@@ -11,9 +11,10 @@ Two things a leak hides in are left out, and this module adds them:
   its attributes, measured with :func:`deep_size`, a bounded, sampled deep
   ``sys.getsizeof``.
 
-A GenServer's instance is the ``server`` local of the server loop's frame
-(``beamish.otp._gen_server._loop``), read from the process's suspended
-greenlet; a process with no such frame has no state counted.
+A GenServer's instance is the state object its process recorded with
+:func:`beamish.lowlevel.set_state_object`, read with
+:func:`beamish.lowlevel.process_state_object`; a process that recorded
+none has no state counted.
 
 Measuring every state on every request would cost a 100k-process node
 seconds, so a :class:`StateSizer` keeps each process's last figure and
@@ -32,8 +33,8 @@ from typing import Any, Optional
 
 from greenlet import getcurrent
 
-from ..core._ids import Pid, Ref
-from ..core._process import Process
+from ..core import Pid, Ref
+from ..lowlevel import Process, process_state_object
 
 __all__ = ["deep_size", "measure", "monitor_table_bytes", "state_of", "StateSizer", "MAX_OBJECTS",
            "SAMPLE", "STATE_TTL", "REQUEST_BUDGET"]
@@ -47,8 +48,6 @@ STATE_TTL = 0.5
 #: Most objects walked measuring states during one list request.
 REQUEST_BUDGET = 100_000
 
-_LOOP_MODULE = "beamish.otp._gen_server"
-_LOOP_FUNCTION = "_loop"
 #: Objects shared by the whole program, never a process's own.
 _SHARED = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType,
            types.MethodType, types.CodeType, types.FrameType)
@@ -148,18 +147,9 @@ def monitor_table_bytes(proc: Any) -> int:
 
 
 def state_of(proc: Any) -> Optional[Any]:
-    """The GenServer instance ``proc`` runs, or None (not a GenServer, not
-    started yet, or running right now)."""
-    g = proc.g
-    if g is None or g is getcurrent() or getattr(g, "_bproc", None) is not proc:
-        return None
-    f = g.gr_frame
-    while f is not None:
-        code = f.f_code
-        if code.co_name == _LOOP_FUNCTION and f.f_globals.get("__name__") == _LOOP_MODULE:
-            return f.f_locals.get("server")
-        f = f.f_back
-    return None
+    """The behaviour state ``proc`` recorded (a GenServer's instance), or
+    None (not a GenServer, or ``init`` has not begun)."""
+    return process_state_object(proc)
 
 
 class StateSizer:

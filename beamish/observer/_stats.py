@@ -27,8 +27,8 @@ from typing import Optional
 import gevent
 import psutil
 
-from ..core import _process
-from ..core._info import process_count
+from ..lowlevel import runtime_view
+from ..core import process_count
 from ._records import HistoryPoint
 from ._slicer import Slicer
 
@@ -49,7 +49,7 @@ _CPU_WINDOW_MIN = 0.1
 def _live_reductions() -> int:
     total = 0
     slicer = Slicer()
-    procs = list(_process._procs.values())
+    procs = runtime_view().processes()
     for i in range(0, len(procs), 4096):
         total += sum(p.reds for p in procs[i:i + 4096])
         slicer.tick()

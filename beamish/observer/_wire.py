@@ -33,7 +33,7 @@ import hmac
 import struct
 from typing import Iterator, Optional
 
-from ._errors import ProtocolError
+from ._errors import ObserverProtocolError
 
 __all__ = ["PROTOCOL_VERSION", "HELLO_MAX", "REQUEST_MAX", "REPLY_MAX", "HELLO_TAG",
            "frame_header", "frame", "FrameReader", "digest", "hello", "hello_matches"]
@@ -82,7 +82,7 @@ class FrameReader:
     """Reassemble frames from bytes as they arrive.
 
     ``feed(data)`` returns the payloads completed by ``data`` (possibly
-    none).  A frame longer than ``max_size`` raises :class:`ProtocolError`
+    none).  A frame longer than ``max_size`` raises :class:`ObserverProtocolError`
     as soon as its header is seen, before its body is buffered.
     """
 
@@ -103,7 +103,7 @@ class FrameReader:
                     return
                 (n,) = _HEADER.unpack_from(buf)
                 if n > self.max_size:
-                    raise ProtocolError(f"frame of {n} bytes exceeds the limit of "
+                    raise ObserverProtocolError(f"frame of {n} bytes exceeds the limit of "
                                         f"{self.max_size}")
                 del buf[:4]
                 self._need = n

@@ -1,20 +1,27 @@
-"""OTP behaviours: GenServer, supervisors, tasks, registries, applications."""
+"""OTP behaviours: GenServer, supervisors, tasks and registries.
+
+(Applications and ``beamish run``, which boot a node on top of these, are
+:mod:`beamish.boot`.)
+"""
 from ._dynamic_supervisor import DynamicSupervisor
 from ._errors import (AlreadyRegistered, AlreadyStarted, BadGenServer, CallExit, CallTimeout,
                       ChildSpecError, StartError, SupervisorError, TaskExit, TaskTimeout,
                       UnknownRegistry, UnknownRequest)
-from ._gen_server import IGNORE, GenServer, NoReply, Reply, Stop, call, cast, reply, stop
+from ._gen_server import (IGNORE, GenServer, NoReply, Reply, Stop, call, cast, reply, start_server,
+                          stop)
 from ._registry import Registry
-from ._supervisor import (ChildSpec, Supervisor, child_spec, count_children, delete_child,
-                          restart_child, start_child, terminate_child, which_children)
+from ._supervisor import (ChildSpec, RestartIntensity, Supervisor, child_spec, count_children,
+                          delete_child, restart_child, start_child, terminate_child,
+                          which_children)
 from ._task import Task
 from ._task_supervisor import TaskSupervisor
 
 __all__ = [
-    "CallExit", "CallTimeout", "ChildSpec", "DynamicSupervisor", "GenServer", "IGNORE",
-    "NoReply", "Reply", "StartError", "Stop", "Supervisor", "SupervisorError", "call", "cast",
-    "child_spec", "count_children", "delete_child", "reply", "restart_child", "start_child",
-    "stop", "terminate_child", "which_children",
-    "AlreadyRegistered", "AlreadyStarted", "Registry", "Task", "TaskExit", "TaskSupervisor",
-    "TaskTimeout", "UnknownRegistry", "BadGenServer", "ChildSpecError", "UnknownRequest",
+    "AlreadyRegistered", "AlreadyStarted", "BadGenServer", "CallExit", "CallTimeout",
+    "ChildSpec", "ChildSpecError", "DynamicSupervisor", "GenServer", "IGNORE", "NoReply",
+    "Registry", "Reply", "RestartIntensity", "StartError", "Stop", "Supervisor",
+    "SupervisorError", "Task", "TaskExit", "TaskSupervisor", "TaskTimeout", "UnknownRegistry",
+    "UnknownRequest", "call", "cast", "child_spec", "count_children", "delete_child", "reply",
+    "restart_child", "start_child", "start_server", "stop", "terminate_child",
+    "which_children",
 ]

@@ -11,10 +11,8 @@ import logging
 import time
 from typing import Any, Optional
 
-from ..core._ids import Pid
-from ..core._pattern import ANY
-from ..core._process import _current, _remove_first, exit, monitor, process_flag, receive, unlink
-from ..core._records import ExitMsg
+from ..core import ANY, ExitMsg, Pid, exit, monitor, process_flag, receive, unlink
+from ..lowlevel import current_process, take_first
 from ._errors import ChildSpecError, StartError, SupervisorError
 from ._gen_server import GenServer, Stop, call
 from ._supervisor import RestartIntensity, _restartable, _start_spec, child_spec
@@ -73,18 +71,18 @@ class DynamicSupervisor(GenServer):
             spec = self._children.pop(msg.pid)
             if not _restartable(spec.restart, msg.reason):
                 return None
-            log.error("dynamic supervisor %r: child %r exited with %r", _current().pid,
+            log.error("dynamic supervisor %r: child %r exited with %r", current_process().pid,
                       msg.pid, msg.reason)
             while True:
                 if not self._intensity.add(time.monotonic()):
                     log.error("dynamic supervisor %r reached its restart intensity: "
-                              "shutting down", _current().pid)
+                              "shutting down", current_process().pid)
                     return Stop("shutdown")
                 try:
                     pid = _start_spec(spec)
                 except StartError as e:
                     log.error("dynamic supervisor %r could not restart a child: %r",
-                              _current().pid, e.reason)
+                              current_process().pid, e.reason)
                     continue
                 if pid is not None:
                     self._children[pid] = spec
@@ -99,12 +97,12 @@ class DynamicSupervisor(GenServer):
 
     def _stop_all(self, children: dict) -> None:
         """Ask every child to stop at once; wait for each within its time."""
-        me = _current()
+        me = current_process()
         refs = {}
         for pid, spec in children.items():
             refs[pid] = monitor(pid)
             unlink(pid)
-            _remove_first(me, ExitMsg(pid, ANY))
+            take_first(me, ExitMsg(pid, ANY))
             exit(pid, "kill" if spec.shutdown == "brutal_kill" else "shutdown")
         start = time.monotonic()
         for pid, spec in children.items():

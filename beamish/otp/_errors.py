@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core._errors import BadArg, BeamishError, Exit, NameTaken
+from ..core import BadArg, BeamishError, Exit, NameTaken
 
 __all__ = ["AlreadyRegistered", "AlreadyStarted", "BadGenServer", "CallExit", "CallTimeout",
            "ChildSpecError", "StartError", "SupervisorError", "TaskExit", "TaskTimeout",

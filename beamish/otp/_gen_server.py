@@ -64,22 +64,19 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from ..core import _process
-from ..core._errors import Exit
-from ..core._ids import Pid
-from ..core._info import describe_process
-from ..core._pattern import ANY
-from ..core._process import (_NO_EXIT, _current, _mark_reported, _set_initial_call, demonitor,
-                             monitor, receive, send, spawn_opt, unlink)
-from ..core._ids import make_ref
-from ..core._records import Down, ExitMsg
+from ..core import (ANY, Down, Exit, ExitMsg, Pid, demonitor, make_ref, monitor, receive, send,
+                    spawn_opt, unlink)
+from ..lowlevel import (await_reply, current_process, describe_process, end_call_monitor,
+                        exit_pending, is_clean_exit, mark_reported, set_initial_call,
+                        set_state_object, take_first, take_reply)
+from ._child_spec import ChildSpec
 from ._errors import BadGenServer, CallExit, CallTimeout, StartError, UnknownRequest
 from ._names import register_name, resolve_name
 
 log = logging.getLogger(__name__)
 
 __all__ = ["GenServer", "Reply", "NoReply", "Stop", "IGNORE", "call", "cast", "reply", "stop",
-           "start", "start_link"]
+           "start", "start_link", "start_server"]
 
 _NOTHING = object()
 
@@ -109,6 +106,11 @@ class Stop:
     reason: Any = "normal"
     reply: Any = _NOTHING
 
+    @property
+    def has_reply(self) -> bool:
+        """True if this ``Stop`` carries a reply (``Stop(reason, reply=v)``)."""
+        return self.reply is not _NOTHING
+
 
 class _Ignore:
     __slots__ = ()
@@ -123,13 +125,6 @@ _CALL = "$gen_call"
 _CAST = "$gen_cast"
 _STOP = "$gen_stop"
 _ACK = "$gen_ack"
-
-
-def _is_clean(reason: Any) -> bool:
-    """Reasons that end a server without an error report (as OTP)."""
-    if reason.__class__ is str:
-        return reason in ("normal", "shutdown")
-    return isinstance(reason, tuple) and len(reason) == 2 and reason[0] == "shutdown"
 
 
 #: Results of Elixir's ``init/1`` that, returned from ``init`` here, would
@@ -185,7 +180,7 @@ class GenServer:
 
     def handle_info(self, msg: Any) -> Any:
         log.warning("%s %r received an unexpected message: %r",
-                    type(self).__name__, _current().pid, msg)
+                    type(self).__name__, current_process().pid, msg)
 
     def handle_continue(self, arg: Any) -> Any:
         raise UnknownRequest(type(self).__qualname__, "handle_continue", arg)
@@ -204,29 +199,41 @@ class GenServer:
         Raises:
             StartError: ``init`` returned ``Stop`` or raised.
         """
-        return _start(cls, args, kwargs, name, link=True)
+        return start_server(cls, args, kwargs, name=name, link=True)
 
     @classmethod
     def start(cls, *args: Any, name: Any = None, **kwargs: Any) -> Optional[Pid]:
         """As :meth:`start_link`, without the link.  The server is then its
         own parent (as OTP's): the starter's exit signals are not its
         parent's, so a trapping server gets them in ``handle_info``."""
-        return _start(cls, args, kwargs, name, link=False)
+        return start_server(cls, args, kwargs, name=name, link=False)
 
     @classmethod
     def child_spec(cls, *args: Any, **kwargs: Any):
         """The child spec a supervisor uses for ``cls`` (or ``(cls, *args)``)."""
-        from ._supervisor import ChildSpec
         return ChildSpec(id=cls, start=cls.start_link, args=args, kwargs=kwargs,
                          restart=cls.restart, shutdown=cls.shutdown, type=cls.child_type)
 
 
-def _start(cls: type, args: tuple, kwargs: dict, name: Any, link: bool) -> Optional[Pid]:
-    me = _current()
+def start_server(cls: type, args: tuple = (), kwargs: Optional[dict] = None, *, name: Any = None,
+                 link: bool = True) -> Optional[Pid]:
+    """Start a server of ``cls`` running ``init(*args, **kwargs)``, as
+    ``gen_server:start_link(Module, Args)``: what ``cls.start_link`` does
+    by default, for a class whose own ``start_link``/``start`` takes other
+    arguments.  ``link=False`` starts it unlinked (``start``).
+
+    Returns its pid, or None if ``init`` returned ``IGNORE``.
+
+    Raises:
+        StartError: ``init`` returned ``Stop``, raised, or the name is taken.
+    """
+    if kwargs is None:
+        kwargs = {}
+    me = current_process()
     ack = make_ref()
     pid, ref = spawn_opt(_server_main, (cls, args, kwargs, me.pid, ack, name, link), link=link,
                          monitor=True)
-    _set_initial_call(pid, f"{cls.__module__}:{cls.__qualname__}.init")
+    set_initial_call(pid, f"{cls.__module__}:{cls.__qualname__}.init")
     msg = receive((_ACK, ack, ANY), ("DOWN", ref, ANY, ANY, ANY))
     if msg[0] == "DOWN":
         raise StartError(msg.reason)
@@ -237,7 +244,7 @@ def _start(cls: type, args: tuple, kwargs: dict, name: Any, link: bool) -> Optio
     if link:
         # The server unlinked itself before it exited: nothing to flush but
         # an EXIT a trapping caller might have got in the same instant.
-        _process._remove_first(me, ("EXIT", pid, ANY))
+        take_first(me, ("EXIT", pid, ANY))
     if status == "ignore":
         return None
     raise StartError(value)
@@ -256,7 +263,7 @@ def start(cls: type, *args: Any, name: Any = None, **kwargs: Any) -> Optional[Pi
 # ------------------------------------------------------------ server loop
 def _server_main(cls: type, args: tuple, kwargs: dict, starter: Pid, ack_ref: Any, name: Any,
                  linked: bool) -> None:
-    me = _current()
+    me = current_process()
     # The starter learns the outcome of init; the parent is whose exit
     # signal stops the server: the starter if linked, else no one but itself.
     parent = starter if linked else me.pid
@@ -274,6 +281,7 @@ def _server_main(cls: type, args: tuple, kwargs: dict, starter: Pid, ack_ref: An
             return
     server = cls.__new__(cls)
     server._GenServer__pid = me.pid
+    set_state_object(server)
     try:
         res = server.init(*args, **kwargs)
         if res.__class__ is tuple and 2 <= len(res) <= 3 and res[0] in _ELIXIR_INIT \
@@ -364,7 +372,7 @@ def _loop(server: GenServer, me: Any, parent: Pid, timeout: Optional[float], con
                 reply(s.from_, s.reply)
         raise Exit(s.reason) from None
     except Exit as e:
-        if me.exit_ is not _NO_EXIT:
+        if exit_pending(me):
             # An exit signal from outside, not trapped: the server dies at
             # once, without terminate (as OTP).
             raise
@@ -374,7 +382,7 @@ def _loop(server: GenServer, me: Any, parent: Pid, timeout: Optional[float], con
         _terminate(server, e.reason, msg, e)
         raise
     except Exception as e:
-        if me.exit_ is not _NO_EXIT:
+        if exit_pending(me):
             raise   # killed meanwhile: the signal's reason wins, no terminate
         _terminate(server, e, msg, e)
         # Reported above: end as an exit with the same reason, so the
@@ -401,16 +409,16 @@ def _terminate(server: GenServer, reason: Any, last: Any, cause: Any = None) -> 
     or the ``Exit`` of a failed nested call (whose message says which call
     failed and whose traceback is where the callback made it).
     """
-    me = _current()
+    me = current_process()
     try:
         server.terminate(reason)
     except Exception as e:
-        _mark_reported(e)
+        mark_reported(e)
         log.error("GenServer %s (%s) crashed in terminate: %r", describe_process(me),
                   type(server).__qualname__, e, exc_info=e,
                   extra={"beamish_pid": repr(me.pid)})
         raise Exit(e) from None
-    if _is_clean(reason):
+    if is_clean_exit(reason):
         return
     if not isinstance(cause, BaseException):
         cause = reason if isinstance(reason, BaseException) else None
@@ -422,9 +430,9 @@ def _terminate(server: GenServer, reason: Any, last: Any, cause: Any = None) -> 
     else:
         why = f"** ({type(cause).__name__}) {cause}"
     if cause is not None:
-        _mark_reported(cause)
+        mark_reported(cause)
         if cause is not reason and isinstance(reason, BaseException):
-            _mark_reported(reason)
+            mark_reported(reason)
     log.error("GenServer %s (%s) terminating\n%s\nLast message: %r",
               describe_process(me), type(server).__qualname__, why, last,
               exc_info=(type(cause), cause, cause.__traceback__) if cause is not None
@@ -454,20 +462,20 @@ def call(server: Any, request: Any, timeout: Optional[float] = 5.0) -> Any:
     pid = _whereis(server)
     if pid is None:
         raise CallExit("noproc", server, request)
-    me = _current()
+    me = current_process()
     if pid == me.pid:
         raise CallExit("calling_self", server, request)
     ref = monitor(pid, alias=True)
     send(pid, (_CALL, (me.pid, ref), request))
-    msg = _process._await_reply(ref, timeout)
+    msg = await_reply(ref, timeout)
     if msg is None:
-        _process._end_call_monitor(me, ref)
+        end_call_monitor(me, ref)
         # A reply that raced the timeout may already be queued: drop it.
-        _process._take_reply(me, ref, 0)
+        take_reply(me, ref)
         raise CallTimeout("timeout", server, request)
     if msg.__class__ is Down:
         raise CallExit(msg.reason, server, request)
-    _process._end_call_monitor(me, ref)
+    end_call_monitor(me, ref)
     return msg[1]
 
 
@@ -499,7 +507,7 @@ def stop(server: Any, reason: Any = "normal", timeout: Optional[float] = None) -
     pid = _whereis(server)
     if pid is None:
         raise CallExit("noproc", server, ("stop", reason), "stop")
-    if pid == _current().pid:
+    if pid == current_process().pid:
         raise CallExit("calling_self", server, ("stop", reason), "stop")
     ref = monitor(pid)
     send(pid, (_STOP, reason))

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from ..core._errors import BadArg
-from ..core._ids import Pid
-from ..core._process import register, whereis
+from ..core import BadArg, Pid, register, whereis
 
 __all__ = ["register_name", "resolve_name", "unregister_name"]
 
@@ -37,7 +35,7 @@ def register_name(name: Any, pid: Pid) -> None:
 def unregister_name(name: Any) -> None:
     """Remove ``name`` (a local name or a via name)."""
     if isinstance(name, str):
-        from ..core._process import unregister
+        from ..core import unregister
         unregister(name)
         return
     via = _via(name)

@@ -57,10 +57,8 @@ from __future__ import annotations
 from types import MethodType
 from typing import Any, Callable, Optional
 
-from ..core._errors import BadArg
-from ..core._ids import Pid, Ref
-from ..core._process import _current, demonitor, is_alive, monitor, whereis
-from ..core._records import Down
+from ..core import BadArg, Down, Pid, Ref, demonitor, is_alive, monitor, whereis
+from ..lowlevel import current_process
 from ._errors import AlreadyRegistered, UnknownRegistry
 from ._gen_server import GenServer, cast
 from ._registry_table import Entry, RegistryTable
@@ -176,13 +174,13 @@ class Registry:
                 caller, perhaps) holds ``key``; ``.pid`` is the holder.
             UnknownRegistry: no such running registry.
         """
-        _insert(_get(registry), key, _current().pid, value)
+        _insert(_get(registry), key, current_process().pid, value)
 
     @staticmethod
     def unregister(registry: "Registry | str", key: Any) -> None:
         """Drop all of the caller's entries under ``key`` (no-op if none)."""
         reg = _get(registry)
-        pid = _current().pid
+        pid = current_process().pid
         if reg._table.remove(key, pid):
             _sync(reg, pid)
 
@@ -198,7 +196,7 @@ class Registry:
         reg = _get(registry)
         if reg.kind != "unique":
             raise BadArg(f"update_value needs a unique registry, {reg!r} is not")
-        pid = _current().pid
+        pid = current_process().pid
         res = reg._table.replace_value(key, pid, fn)
         if res is None:
             raise BadArg(f"{pid!r} does not hold key {key!r} in {reg!r}")
@@ -343,7 +341,7 @@ class _Partition(GenServer):
         self._reg = reg
         self._owners: dict[Pid, dict[Any, int]] = reg._table.owners[index]
         self._refs: dict[Pid, Ref] = {}   # owner pid -> monitor ref
-        reg._partition_pids[index] = _current().pid
+        reg._partition_pids[index] = current_process().pid
         for pid in list(self._owners):
             self._reconcile(pid)
 
@@ -374,7 +372,7 @@ class _RegistrySupervisor(Supervisor):
 
     def init(self, reg: Registry) -> Any:  # type: ignore[override]
         self._reg = reg
-        reg.pid = _current().pid
+        reg.pid = current_process().pid
         if reg.name is not None:
             _named[reg.name] = reg
         children = [ChildSpec(id=("partition", i), start=_Partition.start_link, args=(reg, i))

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
-from ..core._ids import Pid
+from ..core import Pid
 
 __all__ = ["RegistryTable", "Entry"]
 

@@ -36,14 +36,13 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
-from ..core._ids import Pid
-from ..core._pattern import ANY
-from ..core._process import (_current, _remove_first, _was_reported, demonitor, exit, monitor,
-                             process_flag, receive, unlink)
-from ..core._records import ExitMsg
+from ..core import (ANY, ExitMsg, Pid, demonitor, exit, monitor, process_flag, receive,
+                   unlink)
+from ..core import self as self_pid
+from ..lowlevel import current_process, take_first, was_reported
+from ._child_spec import ChildSpec
 from ._errors import AlreadyStarted, ChildSpecError, StartError, SupervisorError, describe_id
 from ._gen_server import GenServer, NoReply, Reply, Stop, call
 
@@ -52,43 +51,7 @@ log = logging.getLogger(__name__)
 __all__ = ["ChildSpec", "Supervisor", "child_spec", "RestartIntensity", "which_children",
            "count_children", "terminate_child", "restart_child", "delete_child", "start_child"]
 
-RESTARTS = ("permanent", "transient", "temporary")
 STRATEGIES = ("one_for_one", "one_for_all", "rest_for_one")
-
-
-@dataclass(frozen=True)
-class ChildSpec:
-    """How to start, restart and stop one child.
-
-    ``start(*args, **kwargs)`` must return the pid of a process linked to
-    the caller (``GenServer.start_link`` does), or None to be ignored.
-    An invalid field raises :class:`ChildSpecError` naming the child.
-    """
-
-    id: Any
-    start: Callable[..., Optional[Pid]]
-    args: tuple = ()
-    kwargs: dict = field(default_factory=dict)
-    restart: str = "permanent"
-    shutdown: Any = 5000
-    type: str = "worker"
-
-    def __post_init__(self) -> None:
-        if not callable(self.start):
-            raise ChildSpecError(self.id, f"start must be a function returning a pid, "
-                                          f"got {self.start!r}")
-        if not isinstance(self.args, tuple) or not isinstance(self.kwargs, dict):
-            raise ChildSpecError(self.id, "args must be a tuple and kwargs a dict")
-        if self.restart not in RESTARTS:
-            raise ChildSpecError(self.id, f"restart must be one of {RESTARTS}, "
-                                          f"got {self.restart!r}")
-        if self.type not in ("worker", "supervisor"):
-            raise ChildSpecError(self.id, f"type must be 'worker' or 'supervisor', "
-                                          f"got {self.type!r}")
-        sd = self.shutdown
-        if not (sd in ("brutal_kill", "infinity") or (isinstance(sd, int) and sd >= 0)):
-            raise ChildSpecError(self.id, f"shutdown must be milliseconds, 'infinity' or "
-                                          f"'brutal_kill', got {sd!r}")
 
 
 def child_spec(item: Any) -> ChildSpec:
@@ -165,7 +128,7 @@ def _shutdown_child(pid: Pid, spec: ChildSpec) -> Any:
     """Stop one child as its spec says; returns the reason it ended with."""
     ref = monitor(pid)
     unlink(pid)
-    _remove_first(_current(), ExitMsg(pid, ANY))
+    take_first(current_process(), ExitMsg(pid, ANY))
     mode = spec.shutdown
     if mode == "brutal_kill":
         exit(pid, "kill")
@@ -239,7 +202,7 @@ class Supervisor(GenServer):
                 self._stop_children(self._children)
                 return Stop(e.reason)
             self._children.append(child)
-            log.debug("supervisor %r started child %s as %r", _current().pid,
+            log.debug("supervisor %r started child %s as %r", self_pid(),
                       describe_id(spec.id), child.pid)
         return None
 
@@ -262,16 +225,16 @@ class Supervisor(GenServer):
         # A GenServer or task has logged its own crash with its traceback:
         # the traceback is only added here for a child that has not.
         log.error("supervisor %r: child %s (%r) exited with %r",
-                  _current().pid, describe_id(spec.id), child_pid, reason,
+                  self_pid(), describe_id(spec.id), child_pid, reason,
                   exc_info=(type(reason), reason, reason.__traceback__)
-                  if isinstance(reason, BaseException) and not _was_reported(reason) else None)
+                  if isinstance(reason, BaseException) and not was_reported(reason) else None)
         return self._restart(child)
 
     def _restart(self, child: _Child) -> Any:
         while True:
             if not self._intensity.add(time.monotonic()):
                 log.error("supervisor %r reached its restart intensity (%d in %s s): "
-                          "shutting down", _current().pid, self._intensity.max_restarts,
+                          "shutting down", self_pid(), self._intensity.max_restarts,
                           self._intensity.max_seconds)
                 return Stop("shutdown")
             idx = self._children.index(child)
@@ -293,11 +256,11 @@ class Supervisor(GenServer):
                 try:
                     c.pid = _start_spec(c.spec)
                     c.restarts += 1
-                    log.info("supervisor %r restarted child %s as %r", _current().pid,
+                    log.info("supervisor %r restarted child %s as %r", self_pid(),
                              describe_id(c.spec.id), c.pid)
                 except StartError as e:
                     log.error("supervisor %r could not restart child %s: %s",
-                              _current().pid, describe_id(c.spec.id), e)
+                              self_pid(), describe_id(c.spec.id), e)
                     failed = c
                     break
             if failed is None:

@@ -31,12 +31,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from ..core._errors import BadArg
-from ..core._ids import Pid, Ref
-from ..core._pattern import ANY
-from ..core._process import (_current, _mark_reported, _remove_first, demonitor, exit, monitor,
-                             receive, send, spawn, spawn_link, unlink)
-from ..core._records import Down
+from ..core import (ANY, BadArg, Down, Pid, Ref, demonitor, exit, monitor, receive, send, spawn,
+                    spawn_link, unlink)
+from ..lowlevel import current_process, mark_reported, take_first
 from ._errors import TaskExit, TaskTimeout
 from ._supervisor import ChildSpec
 
@@ -61,7 +58,7 @@ class Task:
     def async_(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> "Task":
         """Run ``fn(*args, **kwargs)`` in a new process linked to and
         monitored by the caller; collect the result with :meth:`await_`."""
-        me = _current()
+        me = current_process()
         reply_to = _ReplyTo()
         pid = spawn_link(_async_main, reply_to, fn, args, kwargs)
         ref = monitor(pid, alias=True)
@@ -88,7 +85,7 @@ class Task:
                       default=_NOTHING)
         if msg is _NOTHING:
             demonitor(ref, flush=True)
-            _remove_first(me, (ref, ANY))   # a result racing the timeout
+            take_first(me, (ref, ANY))   # a result racing the timeout
             raise TaskTimeout("timeout", task)
         if msg.__class__ is Down:
             raise TaskExit(msg.reason, task)
@@ -191,7 +188,7 @@ def _take(pattern: Any) -> Any:
 
 
 def _check_owner(task: Task) -> Any:
-    me = _current()
+    me = current_process()
     if task.owner != me.pid:
         raise BadArg(f"{task!r} is owned by {task.owner!r}, not by the caller {me.pid!r}")
     return me
@@ -203,10 +200,10 @@ def _run(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) 
     try:
         return fn(*args, **kwargs)
     except Exception as e:
-        _mark_reported(e)
-        log.error("task %r running %s crashed: %r", _current().pid,
+        mark_reported(e)
+        log.error("task %r running %s crashed: %r", current_process().pid,
                   getattr(fn, "__qualname__", fn), e, exc_info=e,
-                  extra={"beamish_pid": repr(_current().pid), "beamish_reason": repr(e)})
+                  extra={"beamish_pid": repr(current_process().pid), "beamish_reason": repr(e)})
         raise
 
 

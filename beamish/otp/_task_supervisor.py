@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
-from ..core._ids import Pid
-from ..core._process import _current, link, monitor, send, spawn_link
+from ..core import Pid, link, monitor, send, spawn_link
+from ..lowlevel import current_process
 from ._dynamic_supervisor import DynamicSupervisor
 from ._supervisor import ChildSpec
 from ._task import _GO, Task, _run, _supervised_main
@@ -69,7 +69,7 @@ class TaskSupervisor(DynamicSupervisor):
 
 def _async(sup: Any, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
            linked: bool) -> Task:
-    me = _current()
+    me = current_process()
     spec = ChildSpec(id="Task", start=spawn_link, args=(_supervised_main, me.pid, fn, args, kwargs),
                      restart="temporary")
     pid = DynamicSupervisor.start_child(sup, spec)

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..core import BeamishError
+
 __all__ = ["PresenceError", "AlreadyTracked", "NoPresence"]
 
 
-class PresenceError(Exception):
+class PresenceError(BeamishError):
     """Base class of the presence layer's errors."""
 
 

@@ -34,8 +34,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
-from ..pubsub._pubsub import local_broadcast
-from ..otp._supervisor import ChildSpec
+from ..otp import ChildSpec
+from ..pubsub import Broadcast, local_broadcast
 from . import _tracker
 from ._tracker import Tracker
 
@@ -73,7 +73,6 @@ class Presence(Tracker):
     def init(self, name: str, pubsub: str, *,  # type: ignore[override]
              fetch: Optional[Callable[[str, dict], dict]] = None,
              diff_window: float = DIFF_WINDOW, **opts: Any) -> Any:
-        from ..channels._message import Broadcast
         _fetchers[name] = fetch
 
         def handle_diff(topic: str, joins: list, leaves: list) -> None:

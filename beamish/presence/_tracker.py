@@ -43,15 +43,11 @@ from typing import Any, Callable, Optional
 
 import gevent
 
-from ..core._codec import register
-from ..core._errors import BadArg
-from ..core._ids import make_ref, node as _node
-from ..core._process import _current, link, process_flag, self as _self, send_after, unlink
-from ..core._records import ExitMsg
-from ..otp._gen_server import GenServer, _start, call
-from ..otp._supervisor import ChildSpec, Supervisor
-from ..pubsub._pubsub import broadcast_from, direct_broadcast, node_name as _ps_node_name
-from ..pubsub._pubsub import subscribe
+from ..lowlevel import current_process, register_term as register
+from ..core import (BadArg, ExitMsg, link, make_ref, node as _node, process_flag, self as _self,
+                    send_after, unlink)
+from ..otp import ChildSpec, GenServer, Supervisor, call, start_server
+from ..pubsub import broadcast_from, direct_broadcast, node_name as _ps_node_name, subscribe
 from . import _clock, _delta_generation as _gens, _state as S
 from ._diffs import DiffBuffer
 from ._errors import AlreadyTracked, NoPresence
@@ -122,7 +118,7 @@ class TrackerShard(GenServer):
         self.window: float = opts.get("diff_window", 0.0)
         self.unsent = DiffBuffer()     # changes waiting for the window's end
         self.views: dict = {}          # topic -> cached view of its list (see list_view)
-        self._pid = _current().pid
+        self._pid = current_process().pid
         subscribe(pubsub, self.topic)
         _trackers[name]["shards"][index] = self
         first = opts["broadcast_period"] * random.uniform(0, 0.25)
@@ -268,7 +264,7 @@ class TrackerShard(GenServer):
         self._check_liveness()
 
     def _publish(self, msg: tuple) -> None:
-        broadcast_from(self.pubsub, _current().pid, self.topic, msg)
+        broadcast_from(self.pubsub, current_process().pid, self.topic, msg)
 
     def _known(self, replica: Replica) -> bool:
         """Learn or refresh a peer from a message it sent; True if usable."""
@@ -396,11 +392,11 @@ class Tracker(Supervisor):
 
     @classmethod
     def start_link(cls, name: str, *, pubsub: str, **opts: Any) -> Any:  # type: ignore[override]
-        return _start(cls, (name, pubsub), opts, f"tracker:{name}", link=True)
+        return start_server(cls, (name, pubsub), opts, name=f"tracker:{name}", link=True)
 
     @classmethod
     def start(cls, name: str, *, pubsub: str, **opts: Any) -> Any:  # type: ignore[override]
-        return _start(cls, (name, pubsub), opts, f"tracker:{name}", link=False)
+        return start_server(cls, (name, pubsub), opts, name=f"tracker:{name}", link=False)
 
     @classmethod
     def child_spec(cls, name: str, **opts: Any) -> ChildSpec:  # type: ignore[override]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from typing import Any, Optional
 
-from ..core._errors import BadArg
+from ..core import BadArg
 from ._host import HOST_CLUSTER_ENV, HostAdapter
 from ._pubsub import LocalAdapter
 

@@ -19,8 +19,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..core._errors import BadArg
-from ..core._ids import Pid
+from ..core import BadArg, Pid
 from ._shard import Multi
 
 __all__ = ["Fastlane", "FASTLANE_TAG", "register_dispatcher", "dispatcher"]
@@ -63,7 +62,7 @@ def _send_all(groups: list, from_: Any, message: Any) -> None:
 
 
 def _fastlane(groups: list, from_: Any, message: Any) -> None:
-    from ..core._process import _deliver
+    from ..lowlevel import deliver
     event = getattr(message, "event", None)
     cache: dict = {}
     for subs in groups:
@@ -79,11 +78,11 @@ def _fastlane(groups: list, from_: Any, message: Any) -> None:
                         frame = cache[ser] = (FASTLANE_TAG, ser.fastlane(message))
                     target = m.pid._proc
                     if target is not None:
-                        _deliver(target, frame)
+                        deliver(target, frame)
                 else:
                     p = pid._proc
                     if p is not None:
-                        _deliver(p, message)
+                        deliver(p, message)
 
 
 _dispatchers: dict = {}
@@ -104,8 +103,8 @@ def dispatcher(name: str) -> Callable:
 
 def _bind() -> None:
     global _wake
-    from ..core._process import _run_callback
-    _wake = _run_callback
+    from ..lowlevel import run_callback
+    _wake = run_callback
 
 
 _wake: Callable = None  # type: ignore[assignment]

@@ -35,11 +35,9 @@ from typing import Any, Optional
 import gevent
 from gevent import socket as gsocket
 
-from ..core import _ids
-from ..core._codec import CodecError, decode, encode
-from ..core._errors import BadArg
-from ..core._process import exit, receive, send, spawn_link, unlink
-from ..otp._supervisor import ChildSpec
+from ..core import BadArg, exit, node as _node, receive, send, spawn_link, unlink
+from ..lowlevel import CodecError, decode_term as decode, encode_term as encode
+from ..otp import ChildSpec
 from . import _host_wire as wire
 
 log = logging.getLogger(__name__)
@@ -131,7 +129,7 @@ class HostAdapter:
             raise BadArg(f"HostAdapter needs the relay's socket path (or ${HOST_CLUSTER_ENV}, "
                          f"which `beamish run --workers N` sets)")
         self.path = path
-        self.node_name = node_name or _ids.node()
+        self.node_name = node_name or _node()
         self.channel = channel or ""
         self.reconnect_max = reconnect_max
         self.max_pending = max_pending

@@ -26,13 +26,9 @@ from typing import Any, Optional
 import gevent
 from gevent import socket as gsocket
 
-from ..core._errors import BadArg
-from ..core._pattern import ANY
-from ..core._process import exit, monitor, process_flag, receive, send, spawn_link, unlink
-from ..core._process import self as self_pid
-from ..core._records import ExitMsg
-from ..otp._gen_server import GenServer, Stop, call
-from ..otp._supervisor import ChildSpec
+from ..core import (ANY, BadArg, ExitMsg, exit, monitor, process_flag, receive, self as self_pid,
+                    send, spawn_link, unlink)
+from ..otp import ChildSpec, GenServer, Stop, call
 from . import _host_wire as wire
 from ._host import HANDSHAKE_TIMEOUT, MAX_PENDING, Outbox, shutdown
 

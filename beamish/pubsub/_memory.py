@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core._process import _run_callback
+from ..lowlevel import run_callback
 
 __all__ = ["MemoryCluster", "MemoryAdapter"]
 
@@ -43,7 +43,7 @@ class MemoryCluster:
             return
         inst = self.nodes.get(target)
         if inst is not None:
-            _run_callback(inst.local_dispatch, topic, from_, message, dispatcher)
+            run_callback(inst.local_dispatch, topic, from_, message, dispatcher)
 
 
 class MemoryAdapter:

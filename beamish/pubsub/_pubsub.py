@@ -23,11 +23,9 @@ from __future__ import annotations
 import logging
 from typing import Any, Optional, Protocol
 
-from ..core import _ids
-from ..core._errors import BadArg
-from ..core._process import _current
-from ..otp._gen_server import _start
-from ..otp._supervisor import ChildSpec, Supervisor
+from ..core import BadArg, node as _node
+from ..lowlevel import current_process
+from ..otp import ChildSpec, Supervisor, start_server
 from ._dispatch import _dispatchers, dispatcher as _dispatcher
 from ._shard import Shard, Table
 
@@ -58,7 +56,7 @@ class LocalAdapter:
     """The embedded single-node default: there are no other nodes."""
 
     def __init__(self, node_name: Optional[str] = None) -> None:
-        self.node_name = node_name or _ids.node()
+        self.node_name = node_name or _node()
 
     def child_specs(self, pubsub: "Instance") -> list:
         return []
@@ -112,12 +110,12 @@ class PubSub(Supervisor):
     def start_link(cls, name: str, *, pool_size: int = 1,  # type: ignore[override]
                    adapter: Any = None) -> Any:
         """Start the PubSub ``name`` (also its registered process name)."""
-        return _start(cls, (name, pool_size, adapter), {}, name, link=True)
+        return start_server(cls, (name, pool_size, adapter), {}, name=name, link=True)
 
     @classmethod
     def start(cls, name: str, *, pool_size: int = 1,  # type: ignore[override]
               adapter: Any = None) -> Any:
-        return _start(cls, (name, pool_size, adapter), {}, name, link=False)
+        return start_server(cls, (name, pool_size, adapter), {}, name=name, link=False)
 
     @classmethod
     def child_spec(cls, name: str, **opts: Any) -> ChildSpec:  # type: ignore[override]
@@ -149,14 +147,14 @@ def subscribe(pubsub: str, topic: str, metadata: Any = None) -> None:
     :class:`~beamish.pubsub.Fastlane` record asks for encoded frames).
     """
     inst = _get(pubsub)
-    pid = _current().pid
+    pid = current_process().pid
     inst.tables[pid.id % inst.pool_size].subscribe(pid, topic, metadata)
 
 
 def unsubscribe(pubsub: str, topic: str) -> None:
     """Remove all of the caller's subscriptions to ``topic``."""
     inst = _get(pubsub)
-    pid = _current().pid
+    pid = current_process().pid
     inst.tables[pid.id % inst.pool_size].unsubscribe(pid, topic)
 
 

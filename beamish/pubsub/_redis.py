@@ -8,7 +8,7 @@ what it published itself (it already delivered locally) and what is
 addressed to another node (``direct_broadcast``).  A message that is not a
 beamish term (anyone who can ``PUBLISH`` can send one) is counted in
 ``undecodable``, logged at most once a second, and dropped; the codec
-bounds what decoding it may cost (see :mod:`beamish.core._codec`).
+bounds what decoding it may cost (see :func:`beamish.lowlevel.decode_term`).
 
 Delivery across nodes is **at most once**: a broadcast published while
 Redis is unreachable is dropped (and logged); a node whose subscriber
@@ -31,10 +31,9 @@ from typing import Any, Optional
 
 import gevent
 
-from ..core import _ids
-from ..core._codec import CodecError, decode, encode
-from ..core._process import spawn_link
-from ..otp._supervisor import ChildSpec
+from ..core import node as _node, spawn_link
+from ..lowlevel import CodecError, decode_term as decode, encode_term as encode
+from ..otp import ChildSpec
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +61,7 @@ class RedisAdapter:
         import redis
         self._redis = redis
         self.url = url
-        self.node_name = node_name or _ids.node()
+        self.node_name = node_name or _node()
         self.channel_prefix = channel_prefix
         self.reconnect_max = reconnect_max
         self.health_check_interval = health_check_interval

@@ -24,10 +24,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core._ids import Pid
-from ..core._process import _current, _demonitor_as, _lookup, _monitor_as
-from ..core._records import Down
-from ..otp._gen_server import GenServer
+from ..core import Down, Pid
+from ..lowlevel import current_process, demonitor_as, lookup, monitor_as
+from ..otp import GenServer
 
 __all__ = ["Table", "Multi", "Shard"]
 
@@ -65,7 +64,7 @@ class Table:
         if counts is None:
             counts = self.pids[pid] = {}
             if self.owner is not None:
-                self.refs[pid] = _monitor_as(self.owner, pid)
+                self.refs[pid] = monitor_as(self.owner, pid)
         counts[topic] = counts.get(topic, 0) + 1
 
     def unsubscribe(self, pid: Pid, topic: str) -> None:
@@ -81,7 +80,7 @@ class Table:
             del self.pids[pid]
             ref = self.refs.pop(pid, None)
             if ref is not None and self.owner is not None:
-                _demonitor_as(self.owner, ref)
+                demonitor_as(self.owner, ref)
 
     def drop(self, pid: Pid) -> None:
         """Forget every subscription of ``pid`` (it is dead)."""
@@ -114,17 +113,17 @@ class Shard(GenServer):
     restart = "permanent"
 
     def init(self, table: Table) -> None:
-        me = _current()
+        me = current_process()
         self.table = table
         table.owner = me
         # A restart takes the table over: one fresh monitor per pid.
         refs = table.refs
         refs.clear()
         for pid in list(table.pids):
-            if _lookup(pid) is None:
+            if lookup(pid) is None:
                 table.drop(pid)
             else:
-                refs[pid] = _monitor_as(me, pid)
+                refs[pid] = monitor_as(me, pid)
 
     def handle_info(self, msg: Any) -> Any:
         if msg.__class__ is Down:
@@ -141,7 +140,7 @@ class Shard(GenServer):
         raise ValueError(f"unknown request {request!r}")
 
     def terminate(self, reason: Any) -> None:
-        if self.table.owner is _current():
+        if self.table.owner is current_process():
             self.table.owner = None
 
 

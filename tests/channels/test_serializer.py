@@ -13,10 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from beamish.channels import (
-    VSN_JSON, VSN_MSGPACK, Broadcast, Message, MsgpackSerializer, Opcode, ProtocolError, Reply,
-    Serializer, V2JSONSerializer, opcode_of, serializer_for_vsn,
-)
+from beamish.channels import (Broadcast, Message, MsgpackSerializer, ProtocolError, Reply,
+                              Serializer, V2JSONSerializer)
+from beamish.channels.wire import VSN_JSON, VSN_MSGPACK, Opcode, opcode_of, serializer_for_vsn
 
 JSON = V2JSONSerializer()
 MSGPACK = MsgpackSerializer()

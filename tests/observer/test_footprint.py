@@ -72,7 +72,7 @@ def test_the_sizer_reuses_a_fresh_figure_and_forgets_ended_processes():
 
     class Proc:
         def __init__(self, pid):
-            self.pid, self.g = pid, None
+            self.pid, self.state = pid, None   # no behaviour state recorded
     a, b = Proc("a"), Proc("b")
     sizer.begin()
     assert sizer.size(a) == 0 and sizer.size(b) == 0
@@ -81,3 +81,23 @@ def test_the_sizer_reuses_a_fresh_figure_and_forgets_ended_processes():
     sizer.size(a)
     sizer.end()
     assert set(sizer._cache) == {"a"}
+
+
+def test_a_gen_servers_state_is_found_by_its_recorded_state_object_not_its_frames():
+    from beamish import GenServer, call, stop
+    from beamish.lowlevel import lookup
+    from beamish.observer._footprint import state_of
+
+    class Keeper(GenServer):
+        def init(self):
+            self.items = list(range(100))
+
+        def handle_call(self, request, from_):
+            return state_of(lookup(self.pid)) is self   # even while it runs
+
+    pid = Keeper.start_link()
+    try:
+        assert isinstance(state_of(lookup(pid)), Keeper)
+        assert call(pid, "self?") is True
+    finally:
+        stop(pid)

@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from beamish.observer import EndpointError, NodeNotFound, ProtocolError, find_node
+from beamish.observer import EndpointError, NodeNotFound, ObserverProtocolError, find_node
 from beamish.observer._paths import local_nodes, node_label, socket_path
 from beamish.observer._wire import (HELLO_TAG, FrameReader, digest, frame, hello,
                                     hello_matches)
@@ -19,7 +19,7 @@ def test_frames_reassemble_from_any_split():
 
 
 def test_an_oversized_frame_is_refused_from_its_header():
-    with pytest.raises(ProtocolError, match="exceeds the limit of 10"):
+    with pytest.raises(ObserverProtocolError, match="exceeds the limit of 10"):
         FrameReader(10).feed(frame(b"x" * 11)[:4])
 
 

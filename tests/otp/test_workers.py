@@ -14,7 +14,7 @@ import gevent
 import pytest
 
 from beamish.cli import MAX_WORKERS_PER_CORE, _parser, parse_workers
-from beamish._workers import describe_exit, worker_command, worker_name
+from beamish.boot._workers import describe_exit, worker_command, worker_name
 from phxclient import Client
 from support import ROOT, free_port
 from wsclient import http_request

@@ -15,7 +15,8 @@ import gevent
 from gevent.fileobject import FileObjectPosix
 
 from beamish import ChildSpec, exit, receive, spawn, spawn_link
-from beamish.presence import Presence, track, tracker_list
+from beamish.presence import Presence, track
+from beamish.presence import list_tracked as tracker_list
 from beamish.pubsub import PubSub, RedisAdapter
 from beamish.pubsub._pubsub import _instances
 

@@ -1,7 +1,7 @@
 """Delta generations and transfer answers (beamish.presence._delta_generation)."""
-from beamish.presence import (Delta, Extract, Replica, State, clocks, delta_size, get_by_topic,
-                              join, leave, leave_pid, merge, merge_deltas, online_list,
-                              replica_up, reset_delta)
+from beamish.presence.crdt import (Delta, Extract, Replica, State, clocks, delta_size, get_by_topic,
+                                   join, leave, leave_pid, merge, merge_deltas, online_list,
+                                   replica_up, reset_delta)
 from beamish.presence._delta_generation import extract, push, remove_down_replicas
 
 A, B, C = Replica("a", 1), Replica("b", 1), Replica("c", 1)

@@ -23,9 +23,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from beamish import exit, receive, spawn, stop
-from beamish.presence import (Presence, Replica, State, Tracker, get_by_topic, group, join,
-                              leave, list_presence, merge, replica_up, reset_delta, track,
-                              update, update_presence)
+from beamish.presence import Presence, Tracker, group, list_presence, track
+from beamish.presence import update as update_presence
+from beamish.presence.crdt import (Replica, State, get_by_topic, join, leave, merge, replica_up,
+                                   reset_delta, update)
 from beamish.presence._diffs import DiffBuffer
 from beamish.pubsub import PubSub, subscribe, unsubscribe
 from support import ROOT

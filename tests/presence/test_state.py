@@ -2,11 +2,12 @@
 import pytest
 
 import beamish.presence as presence
-from beamish.presence import (AlreadyTracked, Delta, Entry, Extract, NoPresence, Replica, State,
-                              clocks, compact, copy, extract, get_by_key, get_by_pid,
-                              get_by_replica, get_by_topic, get_local, has_delta, join, leave,
-                              leave_pid, merge, new_replica, online_list, remove_down_replicas,
-                              replica_down, replica_up, reset_delta, update)
+from beamish.presence import AlreadyTracked, NoPresence
+from beamish.presence.crdt import (Delta, Entry, Extract, Replica, State,
+                                   clocks, compact, copy, extract, get_by_key, get_by_pid,
+                                   get_by_replica, get_by_topic, get_local, has_delta, join, leave,
+                                   leave_pid, merge, new_replica, online_list, remove_down_replicas,
+                                   replica_down, replica_up, reset_delta, update)
 
 A, B, C = Replica("a", 1), Replica("b", 1), Replica("c", 1)
 

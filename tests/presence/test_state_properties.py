@@ -9,9 +9,10 @@ the end of each history checks convergence and replays.
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from beamish.presence import (Delta, Replica, State, clocks, copy, extract, get_by_topic, join,
-                              leave, leave_pid, merge, merge_deltas, online_list,
-                              remove_down_replicas, replica_down, replica_up, reset_delta, update)
+from beamish.presence.crdt import (Delta, Replica, State, clocks, copy, extract, get_by_topic,
+                                   join, leave, leave_pid, merge, merge_deltas, online_list,
+                                   remove_down_replicas, replica_down, replica_up, reset_delta,
+                                   update)
 from beamish.presence import _delta_generation as generations
 from beamish.presence._clock import seen
 

@@ -7,7 +7,8 @@ import pytest
 
 from beamish import exit, receive, self, send, spawn, stop, unlink
 from beamish.presence import (AlreadyTracked, NoPresence, Tracker, purge, replicas, track,
-                              tracker_list, untrack, update_presence)
+                              untrack)
+from beamish.presence import list_tracked as tracker_list, update as update_presence
 from beamish.pubsub import MemoryAdapter, MemoryCluster, PubSub
 
 PERIOD = 0.05
@@ -78,7 +79,7 @@ def test_track_twice_raises_update_needs_a_presence_and_untrack_is_harmless(clus
     with pytest.raises(AlreadyTracked):
         track(a.tracker, p, "t", "k", {})
     new_ref = update_presence(a.tracker, p, "t", "k", lambda m: {**m, "n": 2})
-    from beamish.presence import tracker_get_by_key
+    from beamish.presence import get_by_key as tracker_get_by_key
     [(pid, meta)] = tracker_get_by_key(a.tracker, "t", "k")
     assert meta["n"] == 2 and meta["phx_ref"] == new_ref and meta["phx_ref_prev"] == ref
     with pytest.raises(NoPresence):

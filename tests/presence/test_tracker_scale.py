@@ -11,8 +11,9 @@ import pytest
 
 from beamish import ANY, receive, send, self, spawn, stop
 from beamish.core._codec import encode, decode
-from beamish.presence import (State, Tracker, extract, join, merge, new_replica, replica_up,
-                              reset_delta, tracker_list)
+from beamish.presence import Tracker, list_tracked as tracker_list
+from beamish.presence.crdt import (State, extract, join, merge, new_replica, replica_up,
+                                   reset_delta)
 from beamish.presence._tracker import _trackers
 from beamish.pubsub import MemoryAdapter, MemoryCluster, PubSub
 

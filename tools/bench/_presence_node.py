@@ -38,7 +38,8 @@ import psutil
 from gevent.fileobject import FileObjectPosix
 
 from beamish import ChildSpec, receive, spawn, spawn_link
-from beamish.presence import Tracker, replicas, track, tracker_list, untrack
+from beamish.presence import Tracker, replicas, track, untrack
+from beamish.presence import list_tracked as tracker_list
 from beamish.pubsub import PubSub, RedisAdapter
 
 PUBSUB, TRACKER = "bench", "presence"

@@ -1,5 +1,6 @@
 """The channels suite: memory per joined socket, broadcast to the last
-client, and the encode cost fastlane saves (issue 6's benchmark).
+client, and the encode cost fastlane saves (the benchmark of channels' acceptance
+targets).
 
 ``python -m tools.bench channels [--quick]``; one measurement with
 ``python -m tools.bench.channels --one BENCH SYSTEM [--quick]``.

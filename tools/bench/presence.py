@@ -1,5 +1,5 @@
 """The presence suite: the Tracker CRDT on a real three-node cluster, and
-its pure parts in-process (issue 5's benchmark).
+its pure parts in-process (the benchmark of presence's acceptance targets).
 
 ``python -m tools.bench presence [--quick]``; one measurement with
 ``python -m tools.bench.presence --one BENCH SYSTEM [--quick]``.
@@ -62,9 +62,9 @@ import time
 import msgpack
 
 from beamish import Pid
-from beamish.core._codec import decode, encode
-from beamish.presence import (State, clocks, extract, join, leave, merge, new_replica,
-                              replica_up, reset_delta, update)
+from beamish.lowlevel import decode_term as decode, encode_term as encode
+from beamish.presence.crdt import (State, clocks, extract, join, leave, merge, new_replica,
+                                   replica_up, reset_delta, update)
 
 from ._lineproc import BEAMISH, LineProc, Redis
 from ._report import LOWER, Bench, Sample, Suite, System, register

@@ -1,5 +1,9 @@
 """Applications, and the node that ``beamish run MODULE`` boots.
 
+This is the top of the stack: booting a node starts the control endpoint
+of :mod:`beamish.observer` next to the application's tree, so it lives
+above every other layer (``beamish.otp`` knows nothing of it).
+
 An application is a module (or package) that names its root children::
 
     # myapp.py
@@ -26,7 +30,7 @@ raised a :class:`~beamish.BeamishError`, or the tree failed to start (a
 port in use is named as such).
 
 ``beamish run myapp --workers N`` runs N such nodes as worker processes of
-a master (see :mod:`beamish._workers`).  In a worker, ``config.worker`` is
+a master (see :mod:`beamish.boot._workers`).  In a worker, ``config.worker`` is
 its index (from 1) and ``config.reuse_port`` is True: an application that
 listens should pass it on (``Endpoint(..., reuse_port=config.reuse_port)``)
 so that every worker shares the port.
@@ -44,7 +48,8 @@ import sys
 from types import ModuleType
 from typing import Any, Optional, Sequence
 
-from ..core._errors import BeamishError
+from ..core import BeamishError
+from ..otp import CallExit, StartError, Supervisor, stop
 
 log = logging.getLogger(__name__)
 
@@ -141,26 +146,21 @@ def run(module_name: str, argv: Sequence[str], *, node_name: Optional[str] = Non
     keeps crashing is given up on (logged) while the application runs on.
     ``app`` is an application object to run instead of importing
     ``module_name`` (which then only names it in log lines)."""
-    from ..core import _ids
-    from ..core._process import _current, process_flag, receive, send, self
-    from ..core._records import ExitMsg
-    from ..core._sysmon import start_system_monitor
-    from ._errors import CallExit, StartError
-    from ._gen_server import stop
-    from ._supervisor import Supervisor
+    from ..core import ExitMsg, node, process_flag, receive, send, self, set_node_name
+    from ..core import start_system_monitor
 
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         if node_name:
-            _ids.set_node_name(node_name)
-            _refuse_if_name_in_use(_ids.node())
+            set_node_name(node_name)
+            _refuse_if_name_in_use(node())
         if app is None:
             app = load_application(module_name)
     except RunError as e:
         return _start_failed(e)
     config = app_parser(module_name, app, prog=f"{prog} {module_name}").parse_args(list(argv))
-    config.node = _ids.node()
+    config.node = node()
     worker = os.environ.get(WORKER_ENV)
     if worker:
         config.worker = int(worker)
@@ -188,7 +188,7 @@ def run(module_name: str, argv: Sequence[str], *, node_name: Optional[str] = Non
     except BeamishError as e:   # children(config) refused the configuration
         return _start_failed(RunError(f"{module_name} failed to start: {e}"))
     roots.append(root)
-    log.info("node %s started application %s (root supervisor %r)", _ids.node(),
+    log.info("node %s started application %s (root supervisor %r)", node(),
              module_name, root)
     if callable(getattr(app, "started", None)):
         app.started(config)
@@ -202,11 +202,11 @@ def run(module_name: str, argv: Sequence[str], *, node_name: Optional[str] = Non
             return EXIT_ROOT_FAILED
         if msg.__class__ is ExitMsg and msg.pid == control_sup:
             log.error("node %s: the control endpoint's supervisor exited with %r; the node "
-                      "runs on without `beamish observer`", _ids.node(), msg.reason)
+                      "runs on without `beamish observer`", node(), msg.reason)
             control_sup = None
             continue
         if isinstance(msg, tuple) and msg and msg[0] == "$signal":
-            log.info("node %s: signal %d, stopping application %s", _ids.node(), msg[1],
+            log.info("node %s: signal %d, stopping application %s", node(), msg[1],
                      module_name)
             try:
                 stop(root, "shutdown")
@@ -219,7 +219,7 @@ def run(module_name: str, argv: Sequence[str], *, node_name: Optional[str] = Non
                 except CallExit as e:
                     log.error("control endpoint stopped with %r", e.reason)
             keepalive.close()
-            log.info("node %s stopped", _ids.node())
+            log.info("node %s stopped", node())
             return EXIT_OK
 
 
@@ -252,8 +252,7 @@ def _refuse_if_name_in_use(node: str) -> None:
         NodeNameInUse: the live node's socket accepted a connection.
     """
     import socket
-    from ..observer._errors import ObserverError
-    from ..observer._paths import local_nodes, socket_path
+    from ..observer import ObserverError, local_nodes, socket_path
     try:
         if node not in local_nodes():
             return
@@ -276,9 +275,7 @@ def _start_control(roots: list) -> Any:
     """Start the node's control endpoint under a supervisor linked to the
     caller; returns the supervisor's pid.  A node whose endpoint cannot
     start runs without one (and says why)."""
-    from ..observer._endpoint import control_endpoint_spec
-    from ._errors import StartError
-    from ._supervisor import Supervisor
+    from ..observer import control_endpoint_spec
     try:
         return Supervisor.start_link([control_endpoint_spec(roots=roots)], max_restarts=5,
                                      max_seconds=10)
@@ -289,5 +286,5 @@ def _start_control(roots: list) -> Any:
 
 
 def _any() -> Any:
-    from ..core._pattern import ANY
+    from ..core import ANY
     return ANY

@@ -61,14 +61,10 @@ from typing import Any, Optional, Sequence
 
 from gevent import subprocess
 
-from .core._process import process_flag, send, spawn_link
-from .core._process import self as self_pid
-from .core._records import ExitMsg
-from .otp._application import WORKER_ENV
-from .otp._gen_server import GenServer, Stop
-from .otp._supervisor import ChildSpec, RestartIntensity
-from .pubsub._host import HOST_CLUSTER_ENV
-from .pubsub._host_relay import HostRelay
+from ..core import ExitMsg, process_flag, self as self_pid, send, spawn_link
+from ..otp import ChildSpec, GenServer, RestartIntensity, Stop
+from ..pubsub import HOST_CLUSTER_ENV, HostRelay
+from ._application import WORKER_ENV
 
 log = logging.getLogger(__name__)
 
@@ -298,7 +294,7 @@ def run_workers(module: str, app_argv: Sequence[str], *, workers: int,
     ``max_restarts`` defaults to ``max(3, workers)`` (within ``max_seconds``),
     so losing every worker at once is survived, and a crash loop is not.
     """
-    from .otp._application import run
+    from ._application import run
     base = node_name or f"nonode-{os.getpid()}@nohost"
     master = _Master(module, app_argv, workers, base, log_level, control, max_restarts,
                      max_seconds, stop_timeout)

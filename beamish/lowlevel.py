@@ -1,0 +1,87 @@
+"""The runtime's low-level API: what behaviours and extension packages need
+from the process runtime beyond ``beamish.core``'s user API.
+
+``beamish.otp``, ``beamish.pubsub``, ``beamish.presence``, ``beamish.channels``
+and the observer are built on these names and nothing else of the core's
+internals; code of your own that builds processes of a new kind may use
+them too.  They are stable and documented, but they hand out the
+runtime's own records, so each says what its caller must keep true.
+This module imports only from :mod:`beamish.core`, so any layer above can
+import it.
+
+Process records
+    :class:`Process` is the runtime's record of a process.  Treat it as
+    read-mostly: read any field; set only ``label``, ``initial`` and
+    ``state`` (through :func:`set_initial_call` and
+    :func:`set_state_object`); never keep a record past its process's end
+    (``alive`` turns False and the runtime drops its tables).
+
+Everything here, as everything in beamish, must be called from the hub's
+thread.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from .core._codec import CodecError
+from .core._codec import decode as decode_term
+from .core._codec import encode as encode_term
+from .core._codec import register as register_term
+from .core._ids import Ref
+from .core._process import _await_reply, _current, _deliver, _demonitor_as, _end_call_monitor
+from .core._process import _monitor_as, _run_callback, _set_initial_call, _take_reply
+from .core._process import flush_mailbox, take_first
+from .core._reasons import is_clean_exit, mark_reported, was_reported
+from .core._runtime import NO_EXIT as _NO_EXIT
+from .core._runtime import (Process, RuntimeView, describe_process, initial_call_of, lookup,
+                            runtime_view)
+
+__all__ = [
+    "CodecError", "Process", "RuntimeView", "await_reply", "current_process", "decode_term",
+    "deliver", "demonitor_as", "describe_process", "encode_term", "end_call_monitor",
+    "exit_pending", "flush_mailbox", "initial_call_of", "is_clean_exit", "lookup",
+    "mark_reported", "monitor_as", "process_state_object", "register_term", "run_callback",
+    "runtime_view", "set_initial_call", "set_state_object", "take_first", "take_reply",
+    "was_reported",
+]
+
+# The runtime's own functions, bound under their public names: message
+# delivery, monitors and call waits run per message, so no wrapper stands
+# between a caller and them.  Each one's docstring is its contract.
+current_process = _current
+deliver = _deliver
+monitor_as = _monitor_as
+demonitor_as = _demonitor_as
+await_reply = _await_reply
+end_call_monitor = _end_call_monitor
+set_initial_call = _set_initial_call
+#: ``run_callback(fn, *args)``: run ``fn(*args)`` in the hub at its next
+#: loop iteration (gevent's ``loop.run_callback``).  ``fn`` runs outside
+#: any process: it must not block, ``receive`` or raise.
+run_callback = _run_callback
+
+
+def exit_pending(proc: Process) -> bool:
+    """True if an exit signal is pending for ``proc``: it is dying, and its
+    next ``receive`` raises ``Exit``.  A behaviour checks this to tell an
+    exit signal from outside (die now, no cleanup) from its own failure."""
+    return proc.exit_ is not _NO_EXIT
+
+
+def set_state_object(obj: Any) -> None:
+    """Record ``obj`` as the calling process's behaviour state (a GenServer
+    sets its instance), for tools that measure what a process holds.
+    The runtime drops the reference when the process ends."""
+    _current().state = obj
+
+
+def process_state_object(proc: Process) -> Optional[Any]:
+    """The behaviour state object ``proc`` recorded with
+    :func:`set_state_object`, or None."""
+    return proc.state
+
+
+def take_reply(proc: Process, ref: Ref) -> Any:
+    """Remove and return the first queued ``(ref, value)`` or ``DOWN`` of
+    ``ref`` from ``proc``'s mailbox, or None."""
+    return _take_reply(proc, ref, 0)
