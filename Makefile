@@ -1,6 +1,9 @@
 # The two commands a newcomer needs:
 #   make run    set up .venv and run the chat app (apps/chat) on http://127.0.0.1:4000
-#   make test   set up everything the tests need and run the whole suite
+#   make test   set up everything the tests need and run the whole suite (as CI does)
+# and, while working:
+#   make check  the fast lane: every test not marked slow (no node OS processes,
+#               Redis clusters, browser or Node), in under a minute
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -10,7 +13,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run demo test bench deps clean
+.PHONY: run demo test check bench deps clean
 
 $(RUN_STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -33,6 +36,9 @@ demo: $(RUN_STAMP)
 
 test: deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+check: $(TEST_STAMP)
+	$(BIN)/python -m pytest -q -m 'not slow' $(PYTEST_ARGS)
 
 bench: $(TEST_STAMP)
 	$(BIN)/python -m tools.bench

@@ -16,6 +16,26 @@ Process records
     :func:`set_state_object`); never keep a record past its process's end
     (``alive`` turns False and the runtime drops its tables).
 
+Named instances
+    :func:`put_instance`, :func:`instance`, :func:`instances`,
+    :func:`instance_table` and :func:`remove_instance` keep what a
+    component started under a name resolves to (a PubSub's tables, a
+    Registry's handle), owned by a process and dropped by the runtime when
+    that process ends, however it ends.  :func:`instance_entries` lists
+    them for leak checks.
+
+Message tags
+    :mod:`tags <beamish.core._tags>` names every internal ``"$..."``
+    message tag beamish's own processes exchange (``lowlevel.tags.CALL``).
+
+Remote routing
+    :func:`set_remote_router` is how :mod:`beamish.dist` (or any other
+    transport) takes the signals of the core's ``send``, ``monitor``,
+    ``link``, ``unlink`` and ``exit`` whose target is another node's pid,
+    alias or ``(name, node)``; :func:`remote_down`, :func:`remote_exit`,
+    :func:`remote_link` and :func:`remote_unlink` apply what another node
+    reports to the local processes.
+
 Everything here, as everything in beamish, must be called from the hub's
 thread.
 """
@@ -23,26 +43,34 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from .core import _tags as tags
 from .core._codec import CodecError
 from .core._codec import decode as decode_term
 from .core._codec import encode as encode_term
 from .core._codec import register as register_term
-from .core._ids import Ref
+from .core._ids import Pid, Ref
+from .core._instances import InstanceTaken, instance, instance_entries, instance_table, instances
+from .core._instances import put_instance as _put_instance
+from .core._instances import remove_instance
 from .core._process import _await_reply, _current, _deliver, _demonitor_as, _end_call_monitor
 from .core._process import _monitor_as, _run_callback, _set_initial_call, _take_reply
 from .core._process import flush_mailbox, take_first
+from .core._process import _remote_down, _remote_exit, _remote_link, _remote_unlink
+from .core._process import _set_remote_router
 from .core._reasons import is_clean_exit, mark_reported, was_reported
 from .core._runtime import NO_EXIT as _NO_EXIT
 from .core._runtime import (Process, RuntimeView, describe_process, initial_call_of, lookup,
                             runtime_view)
 
 __all__ = [
-    "CodecError", "Process", "RuntimeView", "await_reply", "current_process", "decode_term",
-    "deliver", "demonitor_as", "describe_process", "encode_term", "end_call_monitor",
-    "exit_pending", "flush_mailbox", "initial_call_of", "is_clean_exit", "lookup",
-    "mark_reported", "monitor_as", "process_state_object", "register_term", "run_callback",
-    "runtime_view", "set_initial_call", "set_state_object", "take_first", "take_reply",
-    "was_reported",
+    "CodecError", "InstanceTaken", "Process", "RuntimeView", "await_reply", "current_process",
+    "decode_term", "deliver", "demonitor_as", "describe_process", "encode_term",
+    "end_call_monitor", "exit_pending", "flush_mailbox", "initial_call_of", "instance",
+    "instance_entries", "instance_table", "instances", "is_clean_exit", "lookup", "mark_reported",
+    "monitor_as", "process_state_object", "put_instance", "register_term", "remote_down",
+    "remote_exit", "remote_link", "remote_unlink", "remove_instance", "run_callback",
+    "runtime_view", "set_initial_call", "set_remote_router", "set_state_object", "tags",
+    "take_first", "take_reply", "was_reported",
 ]
 
 # The runtime's own functions, bound under their public names: message
@@ -55,6 +83,11 @@ demonitor_as = _demonitor_as
 await_reply = _await_reply
 end_call_monitor = _end_call_monitor
 set_initial_call = _set_initial_call
+set_remote_router = _set_remote_router
+remote_down = _remote_down
+remote_exit = _remote_exit
+remote_link = _remote_link
+remote_unlink = _remote_unlink
 #: ``run_callback(fn, *args)``: run ``fn(*args)`` in the hub at its next
 #: loop iteration (gevent's ``loop.run_callback``).  ``fn`` runs outside
 #: any process: it must not block, ``receive`` or raise.
@@ -85,3 +118,17 @@ def take_reply(proc: Process, ref: Ref) -> Any:
     """Remove and return the first queued ``(ref, value)`` or ``DOWN`` of
     ``ref`` from ``proc``'s mailbox, or None."""
     return _take_reply(proc, ref, 0)
+
+
+def put_instance(kind: str, name: Any, value: Any, owner: Optional[Pid] = None) -> None:
+    """Store ``value`` as what ``name`` of ``kind`` resolves to, owned by
+    ``owner`` (the calling process unless given): the runtime drops the
+    entry when the owner ends, however it ends.  Read it back with
+    :func:`instance` or :func:`instance_table`; list a kind with
+    :func:`instances`.
+
+    Raises:
+        InstanceTaken: ``(kind, name)`` has an entry already.
+        NoProc: ``owner`` is not a live process of this node.
+    """
+    _put_instance(kind, name, value, owner if owner is not None else _current().pid)

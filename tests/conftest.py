@@ -2,8 +2,11 @@
 
 The suite runs gevent-patched, as ``beamish run`` does, so that libraries
 doing their own I/O (redis-py) cooperate with beamish processes.  Every
-test runs under beamish's leak check: what a test spawns, links, monitors,
-aliases or registers must be gone when it ends.
+test runs under beamish's leak check (what a test spawns, links, monitors,
+aliases, registers or arms as a timer must be gone when it ends) and its
+crash check (a test during which a process crashed fails, unless marked
+``crashes_expected``).  Tests marked ``slow`` (real node OS processes,
+Redis clusters, browsers, Node) are left out of ``make check``.
 """
 import os
 import tempfile
@@ -20,13 +23,15 @@ _private = tempfile.mkdtemp(prefix="btest-")
 os.environ.setdefault("BEAMISH_RUNTIME_DIR", os.path.join(_private, "nodes"))
 os.environ.setdefault("BEAMISH_COOKIE_FILE", os.path.join(_private, "cookie"))
 
-from support import RedisServer  # noqa: E402
+from tools.harness import RedisServer  # noqa: E402
 
-pytest_plugins = ["beamish.testing"]
+pytest_plugins = ["beamish.testing", "pytester"]
 
 
 @pytest.fixture(autouse=True)
-def _no_leaks(beamish_no_leaks):
+def _no_leaks_no_crashes(beamish_no_crashes, beamish_no_leaks):
+    """The crash check is set up first, so it also sees the reports of
+    processes that end while the leak check waits for them."""
     yield
 
 

@@ -12,9 +12,9 @@ import time
 import pytest
 
 from beamish.cli import parse_log_level, parse_node_name
-from support import ROOT, free_port
+from tools.harness import ROOT, free_port
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
 
 def beamish(*args, env=None, timeout=30):

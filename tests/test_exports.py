@@ -14,22 +14,21 @@ import beamish
 
 EXPORTS = {
     "beamish": [
-        "ANY", "AlreadyRegistered", "AlreadyStarted", "BadArg", "BadGenServer",
-        "BeamishError", "CallExit", "CallTimeout", "ChildSpec", "ChildSpecError", "Down",
-        "DynamicSupervisor", "Exit", "ExitMsg", "GenServer", "IGNORE", "LongSchedule",
-        "MonitorInfo", "NameTaken", "NoProc", "NoReply", "NotAProcess", "NotRegistered",
-        "Pid", "ProcessInfo", "ReceiveTimeout", "Ref", "Registry", "Reply",
-        "RestartIntensity", "StartError", "Stop", "Supervisor", "SupervisorError", "Task",
-        "TaskExit", "TaskSupervisor", "TaskTimeout", "TimerRef", "UnknownRegistry",
-        "UnknownRequest", "__version__", "alias", "call", "cancel_timer", "cast",
-        "child_spec", "count_children", "delete_child", "demonitor", "exit", "get_label",
-        "is_alive", "link", "long_schedules", "make_ref", "monitor", "node",
-        "node_creation", "process_count", "process_flag", "process_info", "processes",
-        "receive", "register", "registered", "reply", "restart_child", "self", "send",
-        "send_after", "set_label", "set_node_name", "sleep", "spawn", "spawn_link",
-        "spawn_monitor", "spawn_opt", "start_child", "start_server",
-        "start_system_monitor", "stop", "stop_system_monitor", "terminate_child",
-        "unalias", "unlink", "unregister", "whereis", "which_children"
+        "ANY", "AlreadyRegistered", "AlreadyStarted", "BadArg", "BadGenServer", "BeamishError",
+        "CallExit", "CallTimeout", "ChildSpec", "ChildSpecError", "Down", "DynamicSupervisor",
+        "Exit", "ExitMsg", "GenServer", "IGNORE", "LongSchedule", "MonitorInfo", "NameTaken",
+        "NoProc", "NoReply", "NotAProcess", "NotRegistered", "Pid", "ProcessInfo",
+        "ReceiveTimeout", "Ref", "Registry", "Reply", "RestartIntensity", "StartError", "Stop",
+        "Supervisor", "SupervisorError", "SysStatus", "Task", "TaskExit", "TaskSupervisor",
+        "TaskTimeout", "TimerRef", "UnknownRegistry", "UnknownRequest", "__version__", "alias",
+        "call", "cancel_timer", "cast", "child_spec", "count_children", "delete_child",
+        "demonitor", "exit", "get_label", "get_state", "get_status", "is_alive", "link",
+        "long_schedules", "make_ref", "monitor", "node", "node_creation", "process_count",
+        "process_flag", "process_info", "processes", "receive", "register", "registered",
+        "replace_state", "reply", "restart_child", "self", "send", "send_after", "set_label",
+        "set_node_name", "sleep", "spawn", "spawn_link", "spawn_monitor", "spawn_opt",
+        "start_child", "start_server", "start_system_monitor", "stop", "stop_system_monitor",
+        "terminate_child", "unalias", "unlink", "unregister", "whereis", "which_children"
     ],
     "beamish.core": [
         "ANY", "BadArg", "BeamishError", "Down", "Exit", "ExitMsg", "LongSchedule",
@@ -43,34 +42,51 @@ EXPORTS = {
         "unregister", "whereis"
     ],
     "beamish.lowlevel": [
-        "CodecError", "Process", "RuntimeView", "await_reply", "current_process",
-        "decode_term", "deliver", "demonitor_as", "describe_process", "encode_term",
-        "end_call_monitor", "exit_pending", "flush_mailbox", "initial_call_of",
-        "is_clean_exit", "lookup", "mark_reported", "monitor_as", "process_state_object",
-        "register_term", "run_callback", "runtime_view", "set_initial_call",
-        "set_state_object", "take_first", "take_reply", "was_reported"
+        "CodecError", "InstanceTaken", "Process", "RuntimeView", "await_reply",
+        "current_process", "decode_term", "deliver", "demonitor_as", "describe_process",
+        "encode_term", "end_call_monitor", "exit_pending", "flush_mailbox", "initial_call_of",
+        "instance", "instance_entries", "instance_table", "instances", "is_clean_exit",
+        "lookup", "mark_reported", "monitor_as", "process_state_object", "put_instance",
+        "register_term", "remote_down", "remote_exit", "remote_link", "remote_unlink",
+        "remove_instance", "run_callback", "runtime_view", "set_initial_call",
+        "set_remote_router", "set_state_object", "tags", "take_first", "take_reply",
+        "was_reported"
     ],
     "beamish.otp": [
         "AlreadyRegistered", "AlreadyStarted", "BadGenServer", "CallExit", "CallTimeout",
         "ChildSpec", "ChildSpecError", "DynamicSupervisor", "GenServer", "IGNORE",
         "NoReply", "Registry", "Reply", "RestartIntensity", "StartError", "Stop",
-        "Supervisor", "SupervisorError", "Task", "TaskExit", "TaskSupervisor",
+        "Supervisor", "SupervisorError", "SysStatus", "Task", "TaskExit", "TaskSupervisor",
         "TaskTimeout", "UnknownRegistry", "UnknownRequest", "call", "cast", "child_spec",
-        "count_children", "delete_child", "reply", "restart_child", "start_child",
-        "start_server", "stop", "terminate_child", "which_children"
+        "count_children", "delete_child", "get_state", "get_status", "replace_state",
+        "reply", "restart_child", "start_child", "start_server", "stop",
+        "terminate_child", "which_children"
+    ],
+    "beamish.otp.behaviour": [
+        "Behaviour", "InitIgnored", "InitStopped", "Loop", "NOTHING", "NoReply", "Reply",
+        "Stop", "enter_loop", "gen_call", "start_behaviour", "stopping"
     ],
     "beamish.pubsub": [
         "Adapter", "Broadcast", "FASTLANE_TAG", "Fastlane", "HOST_CLUSTER_ENV",
         "HostAdapter", "HostRelay", "LocalAdapter", "MemoryAdapter", "MemoryCluster",
         "PubSub", "RedisAdapter", "RelayStats", "broadcast", "broadcast_from",
-        "default_adapter", "direct_broadcast", "local_broadcast", "local_broadcast_from",
-        "node_name", "register_dispatcher", "relay_statistics", "shard_stats", "subscribe",
-        "subscribers", "unsubscribe"
+        "default_adapter", "direct_broadcast", "instances", "local_broadcast",
+        "local_broadcast_from", "node_name", "register_dispatcher", "relay_statistics",
+        "shard_stats", "subscribe", "subscribers", "topic_counts", "unsubscribe"
+    ],
+    "beamish.dist": [
+        "Dist", "DistError", "NotDistributed", "RemoteException", "TOPIC", "global_names",
+        "join", "leave", "local_members", "members", "monitor_node", "monitor_nodes", "nodes",
+        "rank", "register_name", "registered_names", "stats", "unregister_name",
+        "whereis_name", "which_groups"
+    ],
+    "beamish.dist.wire": [
+        "BadFrame", "MAC_SIZE", "VERSION", "decode_op", "encode_op", "open_frame", "seal"
     ],
     "beamish.presence": [
         "AlreadyTracked", "DIFF_WINDOW", "NoPresence", "Presence", "PresenceError",
         "Tracker", "get_by_key", "group", "list_presence", "list_tracked", "purge", "replicas",
-        "track", "untrack", "update"
+        "track", "trackers", "untrack", "update"
     ],
     "beamish.presence.crdt": [
         "DEFAULT_MAX_SIZES", "Delta", "Diff", "Entry", "Extract", "Payload", "Replica",
@@ -111,8 +127,10 @@ EXPORTS = {
         "run", "run_workers"
     ],
     "beamish.testing": [
-        "LeakError", "Snapshot", "assert_receive", "assert_received", "beamish_no_leaks",
-        "check_leaks", "flush", "refute_receive", "snapshot"
+        "ErrorReports", "EventuallyTimeout", "LeakError", "SettleTimeout", "Snapshot",
+        "UnexpectedCrash", "assert_receive", "assert_received", "beamish_no_crashes",
+        "beamish_no_leaks", "check_leaks", "eventually", "flush", "refute_receive", "settle",
+        "snapshot"
     ],
 }
 

@@ -5,7 +5,7 @@ Three rules keep the layers readable and the packages replaceable:
 * no module imports another package's private (``_``) module: packages
   meet only at their public faces (``beamish.otp``, ``beamish.lowlevel``...);
 * nothing imports upward in the layer order core -> otp -> pubsub ->
-  presence -> channels -> observer -> boot (node boot) -> apps (``beamish.lowlevel``
+  dist (distribution) -> presence -> channels -> observer -> boot (node boot) -> apps (``beamish.lowlevel``
   is the core's second face; ``beamish.testing`` and ``beamish.cli`` sit
   on top);
 * no two modules import each other, directly or around a loop.
@@ -21,7 +21,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 #: Layer of each top-level part; a module may import its own layer or lower.
 LAYERS = {
-    "core": 0, "lowlevel": 0, "otp": 1, "beamish": 1, "pubsub": 2, "presence": 3,
+    "core": 0, "lowlevel": 0, "otp": 1, "beamish": 1, "pubsub": 2, "dist": 2.5, "presence": 3,
     "channels": 4, "observer": 5, "boot": 6, "apps": 7, "testing": 8, "cli": 8,
 }
 

@@ -163,8 +163,17 @@ class UserSocket(Socket):
     channels = [("room:*", RoomChannel)]
 
     def connect(self, params, connect_info):
+        """Accept a connection that carries a token signed by ``/api/token``.
+
+        The token comes either as the ``token`` param (the page's client
+        puts it in the URL) or as the bearer token of the official client's
+        ``authToken`` option, which travels in the WebSocket subprotocol
+        header: as Phoenix 1.8, the Endpoint hands that to ``connect`` as
+        ``connect_info["auth_token"]``.
+        """
+        token = connect_info.get("auth_token") or params.get("token") or ""
         try:
-            user = verify(settings.secret, settings.TOKEN_SALT, params.get("token", ""),
+            user = verify(settings.secret, settings.TOKEN_SALT, token,
                           max_age=settings.TOKEN_MAX_AGE)
         except TokenError:
             return False

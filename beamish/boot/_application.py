@@ -20,7 +20,9 @@ An application is a module (or package) that names its root children::
 
 ``beamish run myapp --port 4001`` gevent-patches the interpreter first,
 names the node, starts the tree under a root supervisor, and on SIGINT or
-SIGTERM stops it in order (terminate callbacks run) and exits 0.  A root
+SIGTERM stops it in reverse start order (each child gets the exit signal
+``"shutdown"``: a server that traps exits runs ``terminate``, one that does
+not simply ends, as in OTP) and exits 0.  A root
 supervisor that gives up (restart intensity reached) ends the node with
 exit code 1 and a log line saying so.  A node that cannot start exits 2
 with one line on stderr saying why (:class:`RunError`): MODULE cannot be
@@ -49,6 +51,7 @@ from types import ModuleType
 from typing import Any, Optional, Sequence
 
 from ..core import BeamishError
+from ..lowlevel import tags
 from ..otp import CallExit, StartError, Supervisor, stop
 
 log = logging.getLogger(__name__)
@@ -170,7 +173,7 @@ def run(module_name: str, argv: Sequence[str], *, node_name: Optional[str] = Non
     me = self()
     process_flag("trap_exit", True)
     for signum in (signal.SIGINT, signal.SIGTERM):
-        gevent.signal_handler(signum, send, me, ("$signal", signum))
+        gevent.signal_handler(signum, send, me, (tags.SIGNAL, signum))
     # A node waits for signals even when every process is idle: keep the
     # loop referenced, or gevent would call that a deadlock (LoopExit).
     keepalive = gevent.get_hub().loop.timer(3600.0, 3600.0)
@@ -205,7 +208,7 @@ def run(module_name: str, argv: Sequence[str], *, node_name: Optional[str] = Non
                       "runs on without `beamish observer`", node(), msg.reason)
             control_sup = None
             continue
-        if isinstance(msg, tuple) and msg and msg[0] == "$signal":
+        if isinstance(msg, tuple) and msg and msg[0] == tags.SIGNAL:
             log.info("node %s: signal %d, stopping application %s", node(), msg[1],
                      module_name)
             try:

@@ -62,6 +62,7 @@ from typing import Any, Optional, Sequence
 from gevent import subprocess
 
 from ..core import ExitMsg, process_flag, self as self_pid, send, spawn_link
+from ..lowlevel import tags
 from ..otp import ChildSpec, GenServer, RestartIntensity, Stop
 from ..pubsub import HOST_CLUSTER_ENV, HostRelay
 from ._application import WORKER_ENV
@@ -73,7 +74,7 @@ __all__ = ["WorkerSpec", "WorkerPool", "worker_name", "worker_command",
 
 #: Seconds the master waits for its workers to stop before SIGKILLing them.
 STOP_TIMEOUT = 10.0
-_START_NEXT = "$start_next"
+_START_NEXT = tags.START_NEXT
 _PR_SET_PDEATHSIG = 1
 
 
@@ -164,7 +165,7 @@ class WorkerPool(GenServer):
     def handle_info(self, msg: Any) -> Any:
         if msg.__class__ is str and msg == _START_NEXT:
             return self._start_next()
-        if msg.__class__ is tuple and msg[0] == "$worker_exit":
+        if msg.__class__ is tuple and msg[0] == tags.WORKER_EXIT:
             return self._exited(msg[1], msg[2])
         if msg.__class__ is ExitMsg:
             if msg.reason != "normal":   # a waiter cannot crash; if it did, say so
@@ -211,7 +212,7 @@ class WorkerPool(GenServer):
 
 def _await_exit(pool: Any, index: int, popen: Any) -> None:
     popen.wait()
-    send(pool, ("$worker_exit", index, popen))
+    send(pool, (tags.WORKER_EXIT, index, popen))
 
 
 def _libc() -> Any:

@@ -28,21 +28,34 @@ at join; the channel may change its own), ``self.push``,
 A normal end (leave, ``Stop("normal" | "shutdown" | ("shutdown", _))``)
 closes the channel on the client with ``phx_close``; any other end is a
 crash and the client gets ``phx_error`` (and rejoins).
+
+The channel process is a behaviour process (:mod:`beamish.otp.behaviour`),
+as Phoenix's channel server is a GenServer: it starts with an acknowledged
+``join``, follows the base's terminate rules and crash report, answers
+``get_state``/``get_status`` (its state is the channel instance), and
+shows ``module:Class.join`` as its initial call and its topic as its label.
 """
 from __future__ import annotations
 
 import logging
 from typing import Any, Optional
 
-from ..core import Exit, ExitMsg, process_flag, receive, send
-from ..lowlevel import current_process, is_clean_exit
+from ..core import ExitMsg, send, set_label
+from ..lowlevel import current_process, is_clean_exit, tags
 from ..otp import Stop
+from ..otp.behaviour import Behaviour, InitIgnored, Loop, start_behaviour
 from ..pubsub import (Broadcast, Fastlane, broadcast as _ps_broadcast,
                       broadcast_from as _ps_broadcast_from, subscribe as _ps_subscribe)
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Channel", "Stop"]
+
+_IN = tags.IN
+_LEAVE = tags.LEAVE
+_PUSH = tags.PUSH
+_REPLY = tags.REPLY
+_LEFT = Stop("normal")
 
 
 class Channel:
@@ -77,7 +90,7 @@ class Channel:
     # ---------------------------------------------------------- helpers
     def push(self, event: str, payload: Any) -> None:
         """Send ``event`` to this channel's client only."""
-        send(self.socket_pid, ("$push", self.join_ref, self.topic, event, payload))
+        send(self.socket_pid, (_PUSH, self.join_ref, self.topic, event, payload))
 
     def broadcast(self, event: str, payload: Any) -> None:
         """Send ``event`` to every client joined to this topic, on every node."""
@@ -99,91 +112,90 @@ def _reply_shape(res: Any) -> Optional[tuple]:
     raise TypeError(f"a channel reply must be (status, response) or None, got {res!r}")
 
 
-def channel_main(cls: type, topic: str, payload: Any, join_ref: Optional[str], ref: Optional[str],
-                 socket_pid: Any, assigns: dict, pubsub: str, wire: Any, ack: Any) -> None:
-    """The channel process: join, then serve until stopped or orphaned."""
-    process_flag("trap_exit", True)
-    ch = cls.__new__(cls)
-    ch.topic, ch.assigns, ch.socket_pid = topic, dict(assigns), socket_pid
-    ch.join_ref, ch.pubsub = join_ref, pubsub
-    try:
-        res = ch.join(topic, payload)
-        if isinstance(res, tuple) and res and res[0] == "error":
-            send(socket_pid, ("$joined", ack, "error", _reply_shape(res)[1]))
-            return
-        reply = _reply_shape(res) if res is not None else ("ok", {})
-    except Exception as e:
-        log.error("channel %s join crashed: %r", topic, e, exc_info=e)
-        send(socket_pid, ("$joined", ack, "crash", {"reason": "join crashed"}))
-        return
-    intercepts = frozenset(cls.intercept)
-    _ps_subscribe(pubsub, topic, Fastlane(socket_pid, wire, intercepts))
-    send(socket_pid, ("$joined", ack, "ok", reply[1]))
-    _serve(ch, intercepts)
+def start_channel(cls: type, topic: str, payload: Any, join_ref: Optional[str], socket_pid: Any,
+                  assigns: dict, pubsub: str, wire: Any) -> tuple:
+    """Start a channel process of ``cls`` for ``topic``, linked to the
+    calling socket process, and wait for its ``join``.
+
+    Returns ``(pid, response)`` when it joined, ``(None, response)`` when
+    ``join`` refused or crashed (``{"reason": "join crashed"}``).
+
+    Raises:
+        StartError: the process died before answering (an ``exit`` in
+            ``join``, or a kill).
+    """
+    return start_behaviour(_CHANNEL, cls, (topic, payload, join_ref, socket_pid, assigns, pubsub,
+                                           wire), link=True, trap_exit=True)
 
 
-def _serve(ch: Channel, intercepts: frozenset) -> None:
-    socket_pid = ch.socket_pid
-    reason: Any = "normal"
-    try:
-        while True:
-            msg = receive()
-            cls = msg.__class__
-            if cls is tuple and msg and msg[0] == "$in":
+class _ChannelBehaviour(Behaviour):
+    """The channel behaviour: a client's events (``handle_in``), its leave,
+    intercepted broadcasts (``handle_out``) and other messages
+    (``handle_info``); the socket process is the parent."""
+
+    name = "channel"
+    entry = "join"
+
+    def init(self, loop: Loop, args: tuple, kwargs: dict) -> Any:
+        topic, payload, join_ref, socket_pid, assigns, pubsub, wire = args
+        ch = loop.obj
+        ch.topic, ch.assigns, ch.socket_pid = topic, dict(assigns), socket_pid
+        ch.join_ref, ch.pubsub = join_ref, pubsub
+        set_label(topic)
+        try:
+            res = ch.join(topic, payload)
+            if isinstance(res, tuple) and res and res[0] == "error":
+                raise InitIgnored(_reply_shape(res)[1])
+            reply = _reply_shape(res) if res is not None else ("ok", {})
+        except InitIgnored:
+            raise
+        except Exception as e:
+            log.error("channel %s join crashed: %r", topic, e, exc_info=e)
+            raise InitIgnored({"reason": "join crashed"}) from None
+        _ps_subscribe(pubsub, topic, Fastlane(socket_pid, wire, frozenset(type(ch).intercept)))
+        return reply[1]
+
+    def dispatch(self, loop: Loop, msg: Any) -> Any:
+        ch = loop.obj
+        cls = msg.__class__
+        if cls is tuple and msg:
+            tag = msg[0]
+            if tag == _IN and len(msg) == 4:
                 _, event, payload, ref = msg
                 res = ch.handle_in(event, payload, ref)
                 if isinstance(res, Stop):
+                    # Phoenix replies first, then stops.
                     if res.has_reply:
                         _send_reply(ch, ref, _reply_shape(res.reply))
-                    reason = res.reason
-                    break
+                    return res
                 shaped = _reply_shape(res)
                 if shaped is not None:
                     _send_reply(ch, ref, shaped)
-            elif cls is tuple and msg and msg[0] == "$leave":
+                return None
+            if tag == _LEAVE and len(msg) == 2:
                 _send_reply(ch, msg[1], ("ok", {}))
-                reason = "normal"
-                break
-            elif cls is Broadcast:
-                # only intercepted events (or non-fastlane deliveries) land here
-                if msg.event in intercepts:
-                    res = ch.handle_out(msg.event, msg.payload)
-                else:
-                    ch.push(msg.event, msg.payload)
-                    res = None
-                if isinstance(res, Stop):
-                    reason = res.reason
-                    break
-            elif cls is ExitMsg and (msg.pid == socket_pid or not is_clean_exit(msg.reason)
-                                     and not (msg.reason.__class__ is str
-                                              and msg.reason == "normal")):
-                # the socket went, or a linked process (a tracker) died
-                reason = msg.reason
-                break
-            else:
-                res = ch.handle_info(msg)
-                if isinstance(res, Stop):
-                    reason = res.reason
-                    break
-    except Exit:
-        raise
-    except Exception as e:
-        _terminate(ch, e)
-        raise
-    _terminate(ch, reason)
-    if not (reason.__class__ is str and reason == "normal"):
-        raise Exit(reason)
+                return _LEFT
+        elif cls is Broadcast:
+            # only intercepted events (or non-fastlane deliveries) land here
+            if msg.event in type(ch).intercept:
+                return _stop_only(ch.handle_out(msg.event, msg.payload))
+            ch.push(msg.event, msg.payload)
+            return None
+        elif cls is ExitMsg and not is_clean_exit(msg.reason) \
+                and not (msg.reason.__class__ is str and msg.reason == "normal"):
+            # a linked process (a tracker) died; the socket's own exit is
+            # the parent's, which the base handles
+            return Stop(msg.reason)
+        return _stop_only(ch.handle_info(msg))
+
+
+def _stop_only(res: Any) -> Any:
+    """A channel callback's result matters only when it is a ``Stop``."""
+    return res if isinstance(res, Stop) else None
+
+
+_CHANNEL = _ChannelBehaviour()
 
 
 def _send_reply(ch: Channel, ref: Optional[str], shaped: tuple) -> None:
-    send(ch.socket_pid, ("$reply", ch.join_ref, ref, ch.topic, shaped[0], shaped[1]))
-
-
-def _terminate(ch: Channel, reason: Any) -> None:
-    try:
-        ch.terminate(reason)
-    except Exception as e:
-        log.error("channel %s terminate crashed: %r", ch.topic, e, exc_info=e)
-    if not is_clean_exit(reason) and isinstance(reason, BaseException):
-        log.error("channel %s %r crashed: %r", ch.topic, current_process().pid, reason,
-                  exc_info=(type(reason), reason, reason.__traceback__))
+    send(ch.socket_pid, (_REPLY, ch.join_ref, ref, ch.topic, shaped[0], shaped[1]))

@@ -30,6 +30,7 @@ import logging
 from typing import Any, Optional
 
 from ..core import process_flag, spawn
+from ..lowlevel import current_process, put_instance
 from ..otp import ChildSpec, GenServer
 from ..pubsub import Broadcast, broadcast as _ps_broadcast
 from ._http import HTTPServer, RequestInfo, WebSocketRoute
@@ -41,7 +42,9 @@ log = logging.getLogger(__name__)
 
 __all__ = ["Endpoint", "broadcast", "disconnect"]
 
-_endpoints: dict = {}
+#: The kind of the named instance each running Endpoint puts (the Endpoint
+#: itself, owned by its process) under its registered name, or its pid.
+KIND = "endpoint"
 
 
 class Endpoint(GenServer):
@@ -53,12 +56,18 @@ class Endpoint(GenServer):
              static: Any = None, handlers: Optional[dict] = None,
              check_origin: bool = True, allowed_origins: Optional[list] = None,
              max_frame_size: int = 1 << 20, send_timeout: Optional[float] = DEFAULT_SEND_TIMEOUT,
-             reuse_port: bool = False, name: str = "endpoint", on_ready: Any = None) -> None:
+             reuse_port: bool = False, name: Optional[str] = None,
+             on_ready: Any = None) -> None:
         # Trap exits so that a supervisor's shutdown runs terminate: the
         # listening socket closes and every client gets 1012 (reconnect).
         process_flag("trap_exit", True)
+        # ``name=`` of start_link/child_spec is the registered name (the
+        # ``name`` here is only for logs, given to start_server directly).
+        # The named instance goes when this process ends, however it ends.
+        me = current_process()
+        put_instance(KIND, me.name if me.name is not None else me.pid, self)
         self.pubsub = pubsub
-        self.name = name
+        self.name = name if name is not None else (me.name or "endpoint")
         routes = [WebSocketRoute(mount, self._handler(sock_cls), connect=self._connect(sock_cls),
                                  max_rate=sock_cls.max_rate)
                   for mount, sock_cls in sockets.items()]
@@ -68,7 +77,6 @@ class Endpoint(GenServer):
                                  reuse_port=reuse_port, max_message_size=max_frame_size,
                                  idle_timeout=None, send_timeout=send_timeout)
         self.server.start()
-        _endpoints[name] = self
         log.info("endpoint %s listening on http://%s:%d", name, host, self.server.port)
         if on_ready is not None:
             on_ready(self.server.port)
@@ -86,8 +94,6 @@ class Endpoint(GenServer):
         raise ValueError(f"unknown request {request!r}")
 
     def terminate(self, reason: Any) -> None:
-        if _endpoints.get(self.name) is self:
-            del _endpoints[self.name]
         self.server.stop(timeout=5.0)
 
     # ---------------------------------------------------------- sockets
@@ -97,10 +103,11 @@ class Endpoint(GenServer):
             if ser is None:
                 return False
             params = {k: v for k, v in info.query.items() if k != "vsn"}
-            if info.auth_token is not None:
-                params.setdefault("auth_token", info.auth_token)
             socket = sock_cls()
-            connect_info = {"peer": info.peer, "headers": dict(info.headers)}
+            # Phoenix 1.8 puts the client's authToken (sent as a subprotocol)
+            # in connect_info, not among the params.
+            connect_info = {"peer": info.peer, "headers": dict(info.headers),
+                            "auth_token": info.auth_token}
             try:
                 verdict = socket.connect(params, connect_info)
             except Exception as e:

@@ -34,6 +34,13 @@ transport frame by frame as they are parsed, is closed with 1008; the idle
 timeout closes with 1001.  Close codes other than 1000 make the
 ``phoenix`` client reconnect.  The socket process yields to the hub every
 ``_TURN`` messages, so a backlog of them does not hold up other clients.
+
+The socket process is a behaviour process (:mod:`beamish.otp.behaviour`),
+entered with ``enter_loop`` as the endpoint spawns it: the connection's
+messages are its dispatch, it answers ``get_state``/``get_status`` (its
+state is a ``_State`` record: the Socket instance, assigns, channels), and
+shows ``module:Class.connect`` of the user's Socket class as its initial
+call and ``Socket.id(assigns)``, when not None, as its label.
 """
 from __future__ import annotations
 
@@ -44,11 +51,12 @@ from typing import Any, Optional
 
 import gevent
 
-from ..core import (ANY, Down, ExitMsg, demonitor, exit, make_ref, monitor, process_flag, receive,
-                    send, spawn_link)
-from ..lowlevel import current_process
+from ..core import ANY, ExitMsg, exit, process_flag, send, set_label, unlink
+from ..lowlevel import current_process, tags, take_first
+from ..otp import NoReply, StartError, Stop
+from ..otp.behaviour import Behaviour, Loop, enter_loop
 from ..pubsub import FASTLANE_TAG, subscribe as _ps_subscribe
-from ._channel import channel_main
+from ._channel import start_channel
 from ._errors import ProtocolError
 from ._message import (HEARTBEAT, PHOENIX_TOPIC, PHX_CLOSE, PHX_ERROR, PHX_JOIN, PHX_LEAVE,
                        Message, Reply)
@@ -63,6 +71,16 @@ CLOSE_GOING_AWAY = 1001
 CLOSE_INVALID_DATA = 1007
 CLOSE_POLICY = 1008
 CLOSE_TRY_AGAIN = 1013
+
+_FRAME = tags.FRAME
+_CLOSED = tags.CLOSED
+_PUSH = tags.PUSH
+_REPLY = tags.REPLY
+_IN = tags.IN
+_LEAVE = tags.LEAVE
+#: How a socket process ends: its channels see ``{shutdown, closed}``, as
+#: Phoenix's do.
+_DONE = Stop(("shutdown", "closed"))
 
 _TURN = 64              # messages handled between two yields to the hub
 _YIELD_SLEEP = 0.00001  # a timed sleep: the hub polls sockets and timers before we resume
@@ -84,7 +102,12 @@ class Socket:
     max_backlog: int = 10_000
 
     def connect(self, params: dict, connect_info: dict) -> Any:
-        """Accept (True or an assigns dict) or refuse (False → HTTP 403)."""
+        """Accept (True or an assigns dict) or refuse (False → HTTP 403).
+
+        ``params`` are the query parameters (``vsn`` aside); ``connect_info``
+        holds ``peer``, ``headers`` and ``auth_token`` (the official
+        client's ``authToken``, carried as a WebSocket subprotocol; None
+        without one), as Phoenix 1.8's."""
         return True
 
     def id(self, assigns: dict) -> Optional[str]:
@@ -122,8 +145,10 @@ class WireSerializer:
 
 
 class _State:
+    """A socket process's state: what ``get_state`` returns for it."""
+
     __slots__ = ("ws", "ser", "wire", "socket", "assigns", "pubsub", "channels", "by_pid",
-                 "last_in")
+                 "last_in", "idle", "wait", "turn")
 
     def __init__(self, ws: Any, ser: Any, socket: Socket, assigns: dict, pubsub: str) -> None:
         self.ws = ws
@@ -135,84 +160,109 @@ class _State:
         self.channels: dict = {}   # topic -> (pid, join_ref)
         self.by_pid: dict = {}     # pid -> topic
         self.last_in = time.monotonic()
+        self.idle = socket.idle_timeout
+        self.wait = NoReply(timeout=self.idle)   # every turn's result: wait for the next
+        self.turn = 0
+
+    def __repr__(self) -> str:
+        return (f"<{type(self.socket).__qualname__} assigns={self.assigns!r} "
+                f"channels={ {t: p for t, (p, _) in self.channels.items()}!r}>")
 
 
 def reader(ws: Any, socket_pid: Any) -> None:
     """Runs in the connection's greenlet: forward frames to the socket process."""
     try:
         while True:
-            send(socket_pid, ("$in", ws.receive()))
+            send(socket_pid, (_FRAME, ws.receive()))
     except ConnectionClosed as e:
         if e.code == CLOSE_POLICY and e.reason == "rate limit exceeded":
             log.warning("socket %r exceeded its rate limit: closed with 1008", socket_pid)
         elif e.reason == "send timeout":
             log.warning("socket %r: client did not read within the send timeout: dropped",
                         socket_pid)
-        send(socket_pid, ("$closed", e.code))
+        send(socket_pid, (_CLOSED, e.code))
     except Exception as e:  # noqa: BLE001 - the socket process decides what it means
-        send(socket_pid, ("$closed", 1011))
+        send(socket_pid, (_CLOSED, 1011))
         log.debug("socket reader ended: %r", e)
 
 
 def socket_main(socket: Socket, ws: Any, ser: Any, assigns: dict, pubsub: str) -> None:
-    """The socket process."""
+    """The socket process: a behaviour process until the connection ends."""
     process_flag("trap_exit", True)
     st = _State(ws, ser, socket, assigns, pubsub)
     sid = socket.id(assigns)
+    if sid is not None:
+        set_label(sid)
     if sid:
         _ps_subscribe(pubsub, sid)
-    idle = socket.idle_timeout
-    _serve(st, ws, ser, socket, idle)
-    # Channels see the socket go as Phoenix's do: {shutdown, closed}.
-    exit(("shutdown", "closed"))
-
-
-def _serve(st: _State, ws: Any, ser: Any, socket: Socket, idle: float) -> None:
-    turn = 0
     try:
-        while True:
-            turn += 1
-            if turn >= _TURN:  # a backlog must not keep the hub from other clients
-                turn = 0
-                gevent.sleep(_YIELD_SLEEP)
-            msg = receive(timeout=idle, default=None)
-            if msg is None:
-                if time.monotonic() - st.last_in >= idle:
-                    log.info("socket %r idle for %.0f s: closing", current_process().pid, idle)
-                    _close(st, CLOSE_GOING_AWAY, "idle timeout")
-                    return
-                continue
-            cls = msg.__class__
-            if cls is tuple:
-                tag = msg[0]
-                if tag == "$in":
-                    st.last_in = time.monotonic()
-                    if not _incoming(st, msg[1]):
-                        return
-                elif tag == FASTLANE_TAG:
-                    if not _write(st, msg[1]):
-                        return
-                elif tag == "$push":
-                    _, join_ref, topic, event, payload = msg
-                    if st.channels.get(topic, (None, None))[1] == join_ref:
-                        if not _write(st, encode_frame(
-                                ser.encode_push(Message(join_ref, None, topic, event, payload)))):
-                            return
-                elif tag == "$reply":
-                    _, join_ref, ref, topic, status, response = msg
-                    if not _send_reply(st, join_ref, ref, topic, status, response):
-                        return
-                elif tag == "$closed":
-                    return
-            elif cls is ExitMsg:
-                if not _channel_exited(st, msg.pid, msg.reason):
-                    return
-            elif msg == "disconnect":
-                _close(st, CLOSE_GOING_AWAY, "disconnected")
-                return
+        enter_loop(_SOCKET, st, timeout=st.idle)
     finally:
+        # however the process ends (a kill included), the connection goes
         if not ws.closed:
             ws.abort()
+
+
+class _SocketBehaviour(Behaviour):
+    """The socket behaviour: frames from the reader, pushes and replies
+    from channels, fastlane frames, channel exits, ``disconnect``."""
+
+    name = "socket"
+    entry = "connect"
+
+    def callback_class(self, obj: Any) -> type:
+        return type(obj.socket)
+
+    def dispatch(self, loop: Loop, msg: Any) -> Any:
+        st = loop.obj
+        st.turn += 1
+        if st.turn >= _TURN:  # a backlog must not keep the hub from other clients
+            st.turn = 0
+            gevent.sleep(_YIELD_SLEEP)
+        cls = msg.__class__
+        if cls is tuple and msg:
+            tag = msg[0]
+            if tag == _FRAME:
+                st.last_in = time.monotonic()
+                ok = _incoming(st, msg[1])
+            elif tag == FASTLANE_TAG:
+                ok = _write(st, msg[1])
+            elif tag == _PUSH:
+                _, join_ref, topic, event, payload = msg
+                ok = st.channels.get(topic, (None, None))[1] != join_ref or _write(
+                    st, encode_frame(st.ser.encode_push(Message(join_ref, None, topic, event,
+                                                                payload))))
+            elif tag == _REPLY:
+                _, join_ref, ref, topic, status, response = msg
+                ok = _send_reply(st, join_ref, ref, topic, status, response)
+            elif tag == _CLOSED:
+                ok = False
+            else:
+                ok = True
+        elif cls is ExitMsg:
+            ok = _channel_exited(st, msg.pid, msg.reason)
+        elif msg == "disconnect":
+            _close(st, CLOSE_GOING_AWAY, "disconnected")
+            ok = False
+        else:
+            ok = True
+        return st.wait if ok else _DONE
+
+    def timeout(self, loop: Loop) -> Any:
+        st = loop.obj
+        if time.monotonic() - st.last_in >= st.idle:
+            log.info("socket %r idle for %.0f s: closing", current_process().pid, st.idle)
+            _close(st, CLOSE_GOING_AWAY, "idle timeout")
+            return _DONE
+        return st.wait
+
+    def terminate(self, loop: Loop, reason: Any) -> None:
+        ws = loop.obj.ws
+        if not ws.closed:
+            ws.abort()
+
+
+_SOCKET = _SocketBehaviour()
 
 
 def _close(st: _State, code: int, reason: str) -> None:
@@ -280,13 +330,13 @@ def _incoming(st: _State, data: Any) -> bool:
             return _send_reply(st, m.join_ref, m.ref, topic, "ok", {})
         if m.join_ref is not None and m.join_ref != current[1]:
             return True
-        send(current[0], ("$leave", m.ref))
+        send(current[0], (_LEAVE, m.ref))
         return True
     if current is None:
         return _send_reply(st, None, m.ref, topic, "error", {"reason": "unmatched topic"})
     if m.join_ref is not None and m.join_ref != current[1]:
         return True   # a message for a channel instance that is gone
-    send(current[0], ("$in", event, m.payload, m.ref))
+    send(current[0], (_IN, event, m.payload, m.ref))
     return True
 
 
@@ -304,29 +354,23 @@ def _join(st: _State, m: Message) -> bool:
         _drop_channel(st, old[0])
         exit(old[0], ("shutdown", "duplicate_join"))
     join_ref = m.join_ref if m.join_ref is not None else m.ref
-    ack = make_ref()
-    pid = spawn_link(channel_main, chan_cls, topic, m.payload, join_ref, m.ref,
-                     current_process().pid, st.assigns, st.pubsub, st.wire, ack)
-    ref = monitor(pid)
-    res = receive(("$joined", ack, ANY, ANY), ("DOWN", ref, ANY, ANY, ANY))
-    demonitor(ref, flush=True)
-    if res.__class__ is Down or res[2] != "ok":
-        response = {"reason": "join crashed"} if res.__class__ is Down else res[3]
-        status = "error"
-        _flush_exit(pid)
-        ok = _send_reply(st, join_ref, m.ref, topic, status, response)
+    try:
+        pid, response = start_channel(chan_cls, topic, m.payload, join_ref,
+                                      current_process().pid, st.assigns, st.pubsub, st.wire)
+    except StartError:   # it died before answering (an exit in join, a kill)
+        pid, response = None, {"reason": "join crashed"}
+    if pid is None:
+        ok = _send_reply(st, join_ref, m.ref, topic, "error", response)
     else:
         st.channels[topic] = (pid, join_ref)
         st.by_pid[pid] = topic
-        ok = _send_reply(st, join_ref, m.ref, topic, "ok", res[3])
+        ok = _send_reply(st, join_ref, m.ref, topic, "ok", response)
     if ok and old is not None:
         ok = _control(st, topic, old[1], PHX_CLOSE, {})
     return ok
 
 
 def _flush_exit(pid: Any) -> None:
-    from ..core import unlink
-    from ..lowlevel import take_first
     unlink(pid)
     take_first(current_process(), ExitMsg(pid, ANY))
 

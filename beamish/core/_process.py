@@ -49,6 +49,7 @@ from gevent import Greenlet as _GeventGreenlet
 from . import _ids
 from ._errors import BadArg, Exit, NameTaken, NoProc, NotAProcess, NotRegistered, ReceiveTimeout
 from ._ids import Pid, Ref, make_ref
+from ._instances import _owned, release_owned as _release_owned
 from ._pattern import ANY, NOTAG, UNHASHABLE, compile_patterns, message_tag, pattern_tag
 from ._reasons import mark_reported
 from ._records import Down, ExitMsg
@@ -91,6 +92,35 @@ _timers: set = RUNTIME.timers
 #: True while a hub callback that starts ready processes (``_kick``) is
 #: queued: scheduler state, a module global so that ``spawn`` reads it fast.
 _kick_pending = False
+#: The router for pids, refs and ``(name, node)`` of other nodes (see
+#: :func:`_set_remote_router`); None while this node is not distributed.
+_remote: Any = None
+
+
+def _set_remote_router(router: Any) -> None:
+    """Hand signals for other nodes to ``router`` (``beamish.lowlevel.
+    set_remote_router``); None: drop them, as a node without distribution.
+
+    The runtime calls the router only where a local lookup missed, so the
+    local case pays nothing: ``send(dest, msg)`` for a pid, alias or
+    ``(name, node)`` of another node; ``monitor(watcher, ref, target)``
+    and ``demonitor(watcher, ref, target)`` for a monitor of a remote pid
+    or ``(name, node)``; ``link(from_, to)``, ``unlink(from_, to)``; and
+    ``exit(from_, to, reason, via_link)`` for ``exit/2`` to a remote pid
+    and for the exit signal a local process's end sends along a link to
+    one.  Every method runs in the caller's process and must not block.
+    """
+    global _remote
+    _remote = router
+
+
+def _is_remote(dest: Any) -> bool:
+    """True for a pid or ref of another node name, or ``(name, node)`` of
+    another node: what the remote router handles."""
+    cls = dest.__class__
+    if cls is Pid or cls is Ref:
+        return dest.node != _ids._node_name
+    return cls is tuple and len(dest) == 2 and dest[1] != _ids._node_name
 
 
 # --------------------------------------------------------------- spawning
@@ -327,6 +357,10 @@ def _resolve(dest: Any) -> Optional[Process]:
         if proc is None:
             raise NotRegistered(dest)
         return proc
+    if dest.__class__ is tuple and len(dest) == 2 and isinstance(dest[0], str):
+        if dest[1] == _ids._node_name:
+            return _resolve(dest[0])
+        return None   # (name, node) of another node: the remote router's
     raise BadArg(f"not a pid or a registered name: {dest!r}")
 
 
@@ -340,16 +374,22 @@ def send(dest: Any, msg: Any) -> Any:
     process holds raises :class:`NotRegistered`.  Messages from one sender
     to one receiver arrive in the order they were sent.  The message is
     passed by reference (not copied): treat it as immutable once sent.
+    A pid, alias or ``(name, node)`` of another node goes to that node
+    through :mod:`beamish.dist` (dropped if it is not running).
     """
     if dest.__class__ is Pid:
         p = dest._proc
         if p is None:
             p = _lookup(dest)
             if p is None:
+                if _remote is not None and dest.node != _ids._node_name:
+                    _remote.send(dest, msg)
                 return msg
     else:
         p = _resolve(dest)
         if p is None:
+            if _remote is not None and _is_remote(dest):
+                _remote.send(dest, msg)
             return msg
     q = p.mq
     if q is None:
@@ -565,12 +605,15 @@ def _receive_matching(p: Process, matchers: list, timeout: Optional[float], defa
 
 def _take_reply(p: Process, ref: Ref, start: int) -> Any:
     """The first message at or after ``start`` that is ``(ref, value)`` or a
-    DOWN of monitor ``ref``, removed from the mailbox; or None."""
+    DOWN of monitor ``ref``, removed from the mailbox; or None.  A local
+    reply holds ``ref`` itself; one from another node an equal copy."""
     q = p.mq
     i = start
     for m in islice(q, start, None):
         cls = m.__class__
-        if (cls is tuple and len(m) == 2 and m[0] is ref) or (cls is Down and m[1] is ref):
+        if (cls is tuple and len(m) == 2 and (m[0] is ref or m[0].__class__ is Ref
+                                               and m[0] == ref)) \
+                or (cls is Down and (m[1] is ref or m[1] == ref)):
             del q[i]
             if i < p.scanned:
                 _unindex(p, m)
@@ -625,8 +668,11 @@ def _end_call_monitor(p: Process, ref: Ref) -> None:
     key = p.monitors.pop(ref, None) if p.monitors else None
     if key is not None:
         target = _monitor_target(key)
-        if target is not None and target.monitored_by:
-            target.monitored_by.pop(ref, None)
+        if target is not None:
+            if target.monitored_by:
+                target.monitored_by.pop(ref, None)
+        elif _remote is not None:
+            _forget_monitor(p, ref, key)
     elif p.mq:
         _take_reply(p, ref, 0)   # the monitor fired: drop its queued DOWN
 
@@ -747,6 +793,9 @@ def exit(*args: Any) -> None:
     target, reason = args
     p = _resolve(target)
     if p is None or not p.alive:
+        if p is None and _remote is not None and target.__class__ is Pid \
+                and target.node != _ids._node_name:
+            _remote.exit(_current().pid, target, reason, False)
         return
     sender = _current().pid
     _exit_signal(p, sender, reason, via_link=False)
@@ -785,8 +834,23 @@ class _ByName:
 
 
 def _monitor_target(entry: Any) -> Optional[Process]:
-    """The live process a ``monitors`` entry watches, or None."""
-    return _lookup(entry if entry.__class__ is Pid else entry.pid)
+    """The live process a ``monitors`` entry watches, or None (also for a
+    monitor of another node's ``(name, node)``)."""
+    if entry.__class__ is Pid:
+        return _lookup(entry)
+    return _lookup(entry.pid) if entry.__class__ is _ByName else None
+
+
+def _forget_monitor(watcher: Process, ref: Ref, key: Any) -> None:
+    """The target side of removing ``watcher``'s monitor ``ref`` of ``key``
+    (a ``monitors`` entry): drop it from the target's ``monitored_by``,
+    or tell the target's node."""
+    target = _monitor_target(key)
+    if target is not None:
+        if target.monitored_by:
+            target.monitored_by.pop(ref, None)
+    elif _remote is not None and key.__class__ is not _ByName and _is_remote(key):
+        _remote.demonitor(watcher.pid, ref, key)
 
 
 def _monitor_key(entry: Any) -> Any:
@@ -814,6 +878,13 @@ def link(pid: Pid) -> None:
     if pid == me.pid:
         return
     p = _resolve(pid)
+    if p is None and _remote is not None and pid.node != _ids._node_name:
+        if me.links is None:
+            me.links = set()
+        if pid not in me.links:
+            me.links.add(pid)
+            _remote.link(me.pid, pid)
+        return
     if p is None or not p.alive:
         if me.trap:
             _deliver(me, ExitMsg(pid, "noproc"))
@@ -830,6 +901,8 @@ def unlink(pid: Pid) -> None:
     p = _resolve(pid)
     if p is not None and p.links:
         p.links.discard(me.pid)
+    elif p is None and _remote is not None and pid.node != _ids._node_name:
+        _remote.unlink(me.pid, pid)
 
 
 def _add_monitor(watcher: Process, target: Optional[Process], key: Any,
@@ -867,9 +940,7 @@ def _demonitor_as(watcher: Process, ref: Ref) -> None:
     if watcher.monitors:
         key = watcher.monitors.pop(ref, None)
         if key is not None:
-            target = _monitor_target(key)
-            if target is not None and target.monitored_by:
-                target.monitored_by.pop(ref, None)
+            _forget_monitor(watcher, ref, key)
     take_first(watcher, ("DOWN", ref, ANY, ANY, ANY))
 
 
@@ -884,13 +955,93 @@ def monitor(target: Any, *, alias: bool = False) -> Ref:
     ``{alias, demonitor}``): a reply sent to it after a ``demonitor`` or the
     DOWN is dropped instead of landing in the mailbox.  Each call makes a new monitor: monitor the same process
     twice and you hold two (``process_info`` shows them).
+    A pid or ``(name, node)`` of another node is monitored through
+    :mod:`beamish.dist`; its DOWN says ``"noconnection"`` if that node is
+    not connected or goes away.
     """
     me = _current()
     if target.__class__ is Pid:
-        return _add_monitor(me, _lookup(target), target, alias)
+        p = _lookup(target)
+        if p is None and target.node != _ids._node_name:
+            return _add_remote_monitor(me, target, alias)
+        return _add_monitor(me, p, target, alias)
     if isinstance(target, str):
         return _add_monitor(me, _names.get(target), (target, _ids._node_name), alias)
+    if target.__class__ is tuple and len(target) == 2 and isinstance(target[0], str):
+        if target[1] == _ids._node_name:
+            return _add_monitor(me, _names.get(target[0]), target, alias)
+        return _add_remote_monitor(me, target, alias)
     raise BadArg(f"cannot monitor {target!r}")
+
+
+def _add_remote_monitor(watcher: Process, target: Any, as_alias: bool) -> Ref:
+    """A monitor of another node's pid or ``(name, node)``: recorded here
+    like a local one, set up there by the remote router, which reports the
+    DOWN through :func:`_remote_down`.  With no router, the DOWN says
+    ``"noconnection"`` at once, as Erlang's for a node it cannot reach."""
+    ref = make_ref()
+    if as_alias:
+        _add_alias(watcher, ref)
+    if watcher.monitors is None:
+        watcher.monitors = {}
+    watcher.monitors[ref] = target
+    if _remote is None:
+        _remote_down(watcher.pid, ref, "noconnection")
+    else:
+        _remote.monitor(watcher.pid, ref, target)
+    return ref
+
+
+def _remote_down(watcher: Pid, ref: Ref, reason: Any) -> bool:
+    """End ``watcher``'s monitor ``ref`` of a remote target with ``reason``:
+    deliver its DOWN (``beamish.lowlevel.remote_down``).  False, and
+    nothing delivered, if the watcher is gone or no longer holds ``ref``
+    (demonitored: a late DOWN is dropped)."""
+    w = _lookup(watcher)
+    if w is None or not w.alive or not w.monitors:
+        return False
+    key = w.monitors.pop(ref, None)
+    if key is None:
+        return False
+    if w.aliases:
+        _unalias(w, ref)
+    _deliver(w, Down(ref, key, reason))
+    return True
+
+
+def _remote_exit(to: Pid, sender: Pid, reason: Any, via_link: bool) -> bool:
+    """Deliver an exit signal from another node's ``sender`` to the local
+    process ``to`` (``beamish.lowlevel.remote_exit``).  A link signal
+    needs the link: False, and nothing done, if ``to`` is gone or (for
+    ``via_link``) no longer linked to ``sender``."""
+    p = _lookup(to)
+    if p is None or not p.alive:
+        return False
+    if via_link:
+        if not p.links or sender not in p.links:
+            return False
+        p.links.discard(sender)
+    _exit_signal(p, sender, reason, via_link)
+    return True
+
+
+def _remote_link(local: Pid, remote: Pid) -> bool:
+    """Record a link another node made from ``remote`` to the local process
+    ``local`` (``beamish.lowlevel.remote_link``); False if it is gone."""
+    p = _lookup(local)
+    if p is None or not p.alive:
+        return False
+    if p.links is None:
+        p.links = set()
+    p.links.add(remote)
+    return True
+
+
+def _remote_unlink(local: Pid, remote: Pid) -> None:
+    """Remove the link ``remote`` had to the local ``local``, if any."""
+    p = _lookup(local)
+    if p is not None and p.links:
+        p.links.discard(remote)
 
 
 def demonitor(ref: Ref, flush: bool = False) -> bool:
@@ -904,9 +1055,7 @@ def demonitor(ref: Ref, flush: bool = False) -> bool:
     if me.monitors:
         key = me.monitors.pop(ref, None)
         if key is not None:
-            target = _monitor_target(key)
-            if target is not None and target.monitored_by:
-                target.monitored_by.pop(ref, None)
+            _forget_monitor(me, ref, key)
     if flush:
         take_first(me, ("DOWN", ref, ANY, ANY, ANY))
     return True
@@ -958,6 +1107,8 @@ def _terminate(proc: Process, reason: Any) -> None:
     pid._proc = None
     if proc.name is not None:
         _names.pop(proc.name, None)
+    if _owned and proc in _owned:
+        _release_owned(proc)     # its named instances (see ._instances)
     links = proc.links
     monitored_by = proc.monitored_by
     monitors = proc.monitors
@@ -972,15 +1123,23 @@ def _terminate(proc: Process, reason: Any) -> None:
     proc.fn = None
     proc.args = proc.kwargs = None
     proc.state = None
+    if proc.timers:
+        for tref in proc.timers:   # Erlang cancels timers aimed at a dead pid
+            t = tref._timer
+            if t is not None:
+                tref._timer = None
+                _timers.discard(tref)
+                t.close()
+        proc.timers = None
     if monitors:
         for ref, key in monitors.items():
-            target = _monitor_target(key)
-            if target is not None and target.monitored_by:
-                target.monitored_by.pop(ref, None)
+            _forget_monitor(proc, ref, key)
     if links:
         for other in links:
             p = _lookup(other)
-            if p is not None and p.alive:
+            if p is None and _remote is not None and other.node != _ids._node_name:
+                _remote.exit(pid, other, reason, True)
+            elif p is not None and p.alive:
                 p.links.discard(pid)
                 _exit_signal(p, pid, reason, via_link=True)
     if monitored_by:
@@ -1052,16 +1211,27 @@ def registered() -> list:
 
 # ------------------------------------------------------------------ timers
 class TimerRef:
-    """A pending ``send_after``; pass it to :func:`cancel_timer`."""
+    """A pending ``send_after``; pass it to :func:`cancel_timer`.
+    ``dest`` is where it sends (a leak check tells whose timer it is)."""
 
-    __slots__ = ("_timer", "__weakref__")
+    __slots__ = ("_timer", "dest", "__weakref__")
 
-    def __init__(self, timer: Any) -> None:
+    def __init__(self, timer: Any, dest: Any = None) -> None:
         self._timer = timer
+        self.dest = dest
 
     @property
     def active(self) -> bool:
         return self._timer is not None and self._timer.active
+
+
+def _unaim(tref: TimerRef) -> None:
+    """Forget ``tref`` in the set of timers aimed at its destination pid."""
+    dest = tref.dest
+    if dest.__class__ is Pid:
+        p = dest._proc
+        if p is not None and p.timers:
+            p.timers.discard(tref)
 
 
 def _fire(tref: TimerRef, dest: Any, msg: Any) -> None:
@@ -1070,6 +1240,7 @@ def _fire(tref: TimerRef, dest: Any, msg: Any) -> None:
     _timers.discard(tref)
     if t is not None:
         t.close()
+    _unaim(tref)
     try:
         send(dest, msg)
     except NotRegistered:
@@ -1078,12 +1249,27 @@ def _fire(tref: TimerRef, dest: Any, msg: Any) -> None:
 
 def send_after(delay: float, dest: Any, msg: Any) -> TimerRef:
     """Send ``msg`` to ``dest`` after ``delay`` seconds (erlang:send_after),
-    counted from this call."""
+    counted from this call.
+
+    As in Erlang, a timer aimed at a pid of this node is cancelled when that
+    process ends (nothing would receive it); one aimed at a dead pid is
+    never armed.  A timer aimed at a name is sent to whoever holds the name
+    when it fires.
+    """
+    proc = None
+    if dest.__class__ is Pid and dest.node == _ids._node_name:
+        proc = dest._proc
+        if proc is None or not proc.alive:
+            return TimerRef(None, dest)
     timer = _loop.timer(max(0.0, delay))
-    tref = TimerRef(timer)
+    tref = TimerRef(timer, dest)
     _update_now()
     timer.start(_fire, tref, dest, msg)
     _timers.add(tref)
+    if proc is not None:
+        if proc.timers is None:
+            proc.timers = set()
+        proc.timers.add(tref)
     return tref
 
 
@@ -1095,4 +1281,5 @@ def cancel_timer(tref: TimerRef) -> bool:
     tref._timer = None
     _timers.discard(tref)
     t.close()
+    _unaim(tref)
     return True

@@ -66,7 +66,8 @@ class Process:
     __slots__ = (
         "pid", "g", "fn", "args", "kwargs", "mq", "parked", "exit_", "trap",
         "links", "monitors", "monitored_by", "name", "reds", "scanned", "tags",
-        "tmo", "alive", "adopted", "aliases", "label", "initial", "state", "__weakref__",
+        "tmo", "alive", "adopted", "aliases", "label", "initial", "state", "timers",
+        "__weakref__",
     )
 
     def __init__(self, fn: Optional[Callable], args: tuple, kwargs: Optional[dict]) -> None:
@@ -94,6 +95,7 @@ class Process:
         self.label = None         # set_label's term, for introspection only
         self.initial = None       # initial call to show instead of fn's (a behaviour's)
         self.state = None         # a behaviour's state object (a GenServer instance)
+        self.timers = None        # set of pending send_after TimerRefs aimed at its pid
         _procs[pid.id] = self
 
     def __repr__(self) -> str:

@@ -136,6 +136,12 @@ class Client:
         """The supervision trees (TreeNode records) under the node's roots."""
         return [TreeNode.from_wire(t) for t in self.request("tree")["roots"]]
 
+    def tables(self, top: int = 10) -> Any:
+        """The node's tables (a ``Tables`` record): its PubSubs with their
+        busiest ``top`` topics, Registries and Trackers with their sizes."""
+        from ._tables import Tables
+        return Tables.from_wire(self.request("tables", top=top)["tables"])
+
     def kill(self, pid: str) -> bool:
         """``exit(pid, "kill")`` on the node; True if the process was alive."""
         return bool(self.request("kill", pid=pid)["killed"])
@@ -267,6 +273,9 @@ class Redialer:
 
     def tree(self) -> list:
         return self.client.tree()
+
+    def tables(self, top: int = 10) -> Any:
+        return self.client.tables(top)
 
     def kill(self, pid: str) -> bool:
         return self.client.kill(pid)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import platform
 import re
+import reprlib
 import resource
 import socket
 import struct
@@ -23,15 +24,16 @@ import gevent
 
 from ..core import (Pid, ProcessInfo, exit as exit_signal, is_alive, node, node_creation,
                     process_count, process_info, processes, whereis)
-from ..lowlevel import lookup
-from ..otp import CallExit, call
+from ..lowlevel import lookup, process_state_object
+from ..otp import CallExit, CallTimeout, call, get_state
 from ._footprint import StateSizer, monitor_table_bytes
 from ._records import MonitorRow, NodeInfo, ProcessDetail, ProcRow, SocketRow, TreeNode
 from ._slicer import Slicer
 from ._stats import NodeStats
 
 __all__ = ["parse_pid", "row_of", "iter_rows", "process_detail", "supervision_tree",
-           "node_info", "kill", "sockets", "MESSAGES_MAX", "REPR_MAX"]
+           "node_info", "kill", "sockets", "state_text", "MESSAGES_MAX", "REPR_MAX",
+           "STATE_TEXT_MAX", "STATE_TIMEOUT"]
 
 #: Most mailbox messages one detail request copies out.
 MESSAGES_MAX = 1000
@@ -41,6 +43,10 @@ REPR_MAX = 300
 PIDS_SHOWN = 1000
 #: Refs shown per monitored target in a process's detail.
 REFS_SHOWN = 3
+#: Longest state text a detail carries, in characters.
+STATE_TEXT_MAX = 4000
+#: How long a detail waits for a process's state (``get_state``), in seconds.
+STATE_TIMEOUT = 0.5
 #: How long the tree walk waits for one supervisor's answer, in seconds.
 TREE_CALL_TIMEOUT = 1.0
 _TREE_DEPTH_MAX = 64
@@ -159,7 +165,54 @@ def process_detail(pid: Pid, messages: int = 20) -> Optional[ProcessDetail]:
         messages=tuple(_short(m) for m in queued[:messages]),
         messages_total=info.message_queue_len,
         names=names,
+        state=_state(pid),
     )
+
+
+def _state(pid: Pid) -> Optional[str]:
+    """A behaviour process's state as text (Erlang observer's State tab),
+    asked with ``get_state`` and a short timeout; None for a process that
+    is not a behaviour (it records no state object: sending it a system
+    message would only fill its mailbox) or that ended meanwhile."""
+    proc = lookup(pid)
+    if proc is None or process_state_object(proc) is None:
+        return None
+    try:
+        state = get_state(pid, timeout=STATE_TIMEOUT)
+    except CallTimeout:
+        return f"(no answer within {STATE_TIMEOUT} s: busy in a callback)"
+    except CallExit:
+        return None
+    return state_text(state)
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 200
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 32
+_REPR.maxlevel = 4
+
+
+def state_text(state: Any, limit: int = STATE_TEXT_MAX) -> str:
+    """``state`` as text of at most ``limit`` characters.  An object with
+    no ``__repr__`` of its own (a GenServer instance, usually) shows as
+    ``Class(attr=value, ...)``, each value shortened (``reprlib``)."""
+    try:
+        cls = type(state)
+        if cls.__repr__ is object.__repr__:
+            attrs = dict(getattr(state, "__dict__", None) or {})
+            for klass in cls.__mro__:
+                for slot in klass.__dict__.get("__slots__", ()):
+                    if slot != "__weakref__" and hasattr(state, slot):
+                        attrs[slot] = getattr(state, slot)
+            text = cls.__qualname__ + "(" + ", ".join(
+                f"{k}={_REPR.repr(v)}" for k, v in attrs.items()
+                if not k.startswith("_GenServer__")) + ")"
+        else:
+            text = _REPR.repr(state) if isinstance(state, (dict, list, tuple, set, frozenset)) \
+                else repr(state)
+    except Exception as e:  # a user __repr__ that raises must not break the observer
+        text = f"<unprintable {type(state).__name__}: {e!r}>"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _name_of(pid: Pid) -> Optional[str]:

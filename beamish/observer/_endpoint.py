@@ -61,6 +61,7 @@ from ._paths import node_label, read_cookie, runtime_dir, socket_path
 from ._records import COLUMNS
 from ._slicer import DEFAULT_BUDGET, Slicer
 from ._stats import DEFAULT_INTERVAL, NodeStats, sampler_main
+from ._tables import DEFAULT_TOP, collect_tables
 from ._wire import (HELLO_MAX, PROTOCOL_VERSION, REQUEST_MAX, FrameReader, frame,
                     frame_header, hello_matches)
 
@@ -409,6 +410,15 @@ def _op_sockets(conn: _Conn, ctx: _Context, req: dict) -> None:
     conn.send({"ok": True, "sockets": [list(r) for r in rows]})
 
 
+def _op_tables(conn: _Conn, ctx: _Context, req: dict) -> None:
+    """PubSubs (with their ``top`` busiest topics), Registries and Trackers."""
+    top = req.get("top", DEFAULT_TOP)
+    if not isinstance(top, int) or isinstance(top, bool):
+        conn.send({"ok": False, "error": f"top must be an int, got {top!r}"})
+        return
+    conn.send({"ok": True, "tables": collect_tables(top).to_wire()})
+
+
 def _op_ping(conn: _Conn, ctx: _Context, req: dict) -> None:
     conn.send({"ok": True})
 
@@ -421,5 +431,6 @@ _HANDLERS = {
     "kill": _op_kill,
     "leaks": _op_leaks,
     "sockets": _op_sockets,
+    "tables": _op_tables,
     "ping": _op_ping,
 }

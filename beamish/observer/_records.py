@@ -125,6 +125,9 @@ class ProcessDetail:
     #: What the pids above are called (registered name, label or initial
     #: call), by pid string, for the pids that have one.
     names: dict = field(default_factory=dict)
+    #: A behaviour process's state (``get_state``), as truncated text; None
+    #: for a process that is not a behaviour (or ended meanwhile).
+    state: Optional[str] = None
 
     def name_of(self, pid: str) -> str:
         """``"<0.57.0> (room_sup)"``, or the bare pid if it has no name."""
@@ -136,7 +139,8 @@ class ProcessDetail:
                 "monitors": [[m.target, m.target_alive, m.count, list(m.refs)]
                              for m in self.monitors],
                 "monitored_by": list(self.monitored_by), "stack": list(self.stack),
-                "messages": list(self.messages), "messages_total": self.messages_total}
+                "messages": list(self.messages), "messages_total": self.messages_total,
+                "state": self.state}
 
     @classmethod
     def from_wire(cls, d: dict) -> "ProcessDetail":
@@ -145,7 +149,7 @@ class ProcessDetail:
                                   for t, alive, n, refs in d["monitors"]),
                    monitored_by=tuple(d["monitored_by"]), stack=tuple(d["stack"]),
                    messages=tuple(d["messages"]), messages_total=d["messages_total"],
-                   names=dict(d.get("names") or {}))
+                   names=dict(d.get("names") or {}), state=d.get("state"))
 
 
 class SocketRow(NamedTuple):

@@ -2,8 +2,9 @@
 
 The app reads a node only through a *source*: a :class:`~._client.Client`
 (wrapped in a :class:`~._client.Redialer` by ``beamish observer``), or
-anything with the same five methods (tests pass a fake); ``sockets`` and
-``reconnect`` are used when the source has them.  Requests run in a worker
+anything with the same five methods (tests pass a fake); ``sockets``,
+``tables`` and ``reconnect`` are used when the source has them (tables
+otherwise through the client's ``tables`` request).  Requests run in a worker
 thread, one at a time, so a slow node never freezes the screen.  Every
 refresh fetches the node info (with its sampler history) and the process
 list, feeds the leak detectors with the samples seen so far, and redraws.
@@ -19,7 +20,8 @@ by message queue (observer_cli's ``mq``), ``s``/``o`` sort column/order
 (or click a header), ``/`` filter, ``w`` windowed mode (rank by growth
 since the last refresh), ``enter`` process detail, ``k`` kill (asks
 first), ``t`` supervision tree, ``a`` processes by application, ``p``
-sockets, ``+``/``-`` refresh interval, ``space`` pause, ``R`` refresh
+sockets, ``T`` tables (PubSub topics, Registry and Presence sizes),
+``+``/``-`` refresh interval, ``space`` pause, ``R`` refresh
 now, ``q`` quit.
 """
 from __future__ import annotations
@@ -40,8 +42,10 @@ from ._errors import ObserverError
 from ._leaks import Sample, find_suspects
 from ._records import NodeInfo, ProcessDetail, ProcRow
 from ._table import NUMERIC, filter_rows, sort_rows, window
+from ._tables import Tables, fetch_tables
 from ._tui_screens import (AppsScreen, ConfirmKill, HelpScreen, NodeGone, ProcessScreen,
                            SocketsScreen, TreeScreen, format_bytes, format_duration)
+from ._tui_tables import TablesScreen
 
 __all__ = ["ObserverApp", "Source", "SHOWN_COLUMNS", "INTERVALS", "brief_call"]
 
@@ -129,7 +133,7 @@ class ObserverApp(App):
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("w", "window", "Window", show=False), Binding("k", "kill", "Kill"),
         Binding("t", "tree", "Tree"), Binding("a", "apps", "Apps"),
-        Binding("p", "sockets", "Sockets"),
+        Binding("p", "sockets", "Sockets"), Binding("T", "tables", "Tables"),
         Binding("plus,equals_sign", "slower", "+interval", show=False),
         Binding("minus", "faster", "-interval", show=False),
         Binding("space", "pause", "Pause", show=False),
@@ -279,6 +283,9 @@ class ObserverApp(App):
             raise NodeGone("this source lists no sockets")
         return await self._ask(sockets)
 
+    async def fetch_tables(self) -> Tables:
+        return await self._ask(fetch_tables, self.source)
+
     def name_of(self, pid: str) -> Optional[str]:
         """The registered name (else the label) of a process of the last list."""
         row = next((r for r in self.rows if r.pid == pid), None)
@@ -427,6 +434,9 @@ class ObserverApp(App):
 
     def action_sockets(self) -> None:
         self.push_screen(SocketsScreen())
+
+    def action_tables(self) -> None:
+        self.push_screen(TablesScreen())
 
     def action_next_sort(self) -> None:
         fields = [f for f, _ in SHOWN_COLUMNS]

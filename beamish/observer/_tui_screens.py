@@ -80,6 +80,9 @@ def detail_text(d: ProcessDetail) -> Text:
                  style="" if m.target_alive else "red")
     t.append(f"\nmonitored by ({r.monitored_by}): ", style="bold")
     t.append(", ".join(d.name_of(p) for p in d.monitored_by) or "none")
+    if d.state is not None:
+        t.append("\n\nstate:\n", style="bold")
+        t.append(f"  {d.state}")
     t.append("\n\ncurrent stack:\n", style="bold")
     t.append("".join(d.stack) or "  (not started, or running)\n")
     shown = len(d.messages)
@@ -371,6 +374,7 @@ HELP = """\
   enter    process detail               k    kill (asks; Cancel is the default)
   t        supervision tree (k kills the highlighted process)
   a        processes by application     p    sockets
+  T        tables: PubSub topics, Registry and Presence sizes
   + / -    refresh interval             space  pause      R  refresh now
   ?        this help                    q    quit
 

@@ -1,8 +1,14 @@
 """OTP behaviours: GenServer, supervisors, tasks and registries.
 
+Every behaviour process (GenServer and those built on it, channels,
+sockets) answers OTP's ``sys`` requests: :func:`get_state`,
+:func:`get_status`, :func:`replace_state`.  Packages that build processes
+of a new kind on the same base use :mod:`beamish.otp.behaviour`.
+
 (Applications and ``beamish run``, which boot a node on top of these, are
 :mod:`beamish.boot`.)
 """
+from ._behaviour import SysStatus, get_state, get_status, replace_state
 from ._dynamic_supervisor import DynamicSupervisor
 from ._errors import (AlreadyRegistered, AlreadyStarted, BadGenServer, CallExit, CallTimeout,
                       ChildSpecError, StartError, SupervisorError, TaskExit, TaskTimeout,
@@ -20,8 +26,8 @@ __all__ = [
     "AlreadyRegistered", "AlreadyStarted", "BadGenServer", "CallExit", "CallTimeout",
     "ChildSpec", "ChildSpecError", "DynamicSupervisor", "GenServer", "IGNORE", "NoReply",
     "Registry", "Reply", "RestartIntensity", "StartError", "Stop", "Supervisor",
-    "SupervisorError", "Task", "TaskExit", "TaskSupervisor", "TaskTimeout", "UnknownRegistry",
-    "UnknownRequest", "call", "cast", "child_spec", "count_children", "delete_child", "reply",
-    "restart_child", "start_child", "start_server", "stop", "terminate_child",
-    "which_children",
+    "SupervisorError", "SysStatus", "Task", "TaskExit", "TaskSupervisor", "TaskTimeout",
+    "UnknownRegistry", "UnknownRequest", "call", "cast", "child_spec", "count_children",
+    "delete_child", "get_state", "get_status", "reply", "replace_state", "restart_child",
+    "start_child", "start_server", "stop", "terminate_child", "which_children",
 ]

@@ -27,6 +27,12 @@ attribute or method of that name is refused), so use it rather than
 ``beamish.self``, whose name the method's ``self`` shadows.  A server's
 ``process_info`` shows ``Class.init`` as its initial call.
 
+A GenServer is a behaviour process (:mod:`beamish.otp.behaviour`): the
+base starts it, runs its loop, answers ``get_state``/``get_status``/
+``replace_state`` and ``stop`` (system messages) and writes the one report
+of a crash; this module only turns calls, casts and other messages into
+the callbacks below.
+
 A request the class does not handle crashes the server, as an unmatched
 clause does in Elixir: the base ``handle_call``, ``handle_cast`` and
 ``handle_continue`` raise :class:`UnknownRequest`, the caller gets
@@ -61,71 +67,23 @@ Example::
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from functools import partial
 from typing import Any, Optional
 
-from ..core import (ANY, Down, Exit, ExitMsg, Pid, demonitor, make_ref, monitor, receive, send,
-                    spawn_opt, unlink)
-from ..lowlevel import (await_reply, current_process, describe_process, end_call_monitor,
-                        exit_pending, is_clean_exit, mark_reported, set_initial_call,
-                        set_state_object, take_first, take_reply)
+from ..core import Pid, send
+from ..lowlevel import current_process, tags
+from ._behaviour import (IGNORE, Behaviour, InitIgnored, InitStopped, Loop, NoReply, Reply, Stop,
+                         gen_call, reply, start_behaviour, stop, stopping, whereis_server)
 from ._child_spec import ChildSpec
-from ._errors import BadGenServer, CallExit, CallTimeout, StartError, UnknownRequest
-from ._names import register_name, resolve_name
+from ._errors import BadGenServer, UnknownRequest
 
 log = logging.getLogger(__name__)
 
 __all__ = ["GenServer", "Reply", "NoReply", "Stop", "IGNORE", "call", "cast", "reply", "stop",
            "start", "start_link", "start_server"]
 
-_NOTHING = object()
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """``handle_call`` result: reply ``value`` now."""
-
-    value: Any = None
-    timeout: Optional[float] = None
-    continue_: Any = _NOTHING
-
-
-@dataclass(frozen=True, slots=True)
-class NoReply:
-    """Callback result: no reply now (a call is answered later with ``reply``)."""
-
-    timeout: Optional[float] = None
-    continue_: Any = _NOTHING
-
-
-@dataclass(frozen=True, slots=True)
-class Stop:
-    """Callback result: stop with ``reason`` (``handle_call`` may also reply,
-    after ``terminate``)."""
-
-    reason: Any = "normal"
-    reply: Any = _NOTHING
-
-    @property
-    def has_reply(self) -> bool:
-        """True if this ``Stop`` carries a reply (``Stop(reason, reply=v)``)."""
-        return self.reply is not _NOTHING
-
-
-class _Ignore:
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "IGNORE"
-
-
-IGNORE = _Ignore()
-
-_CALL = "$gen_call"
-_CAST = "$gen_cast"
-_STOP = "$gen_stop"
-_ACK = "$gen_ack"
-
+_CALL = tags.CALL
+_CAST = tags.CAST
 
 #: Results of Elixir's ``init/1`` that, returned from ``init`` here, would
 #: be taken as "started" with the tuple thrown away.
@@ -216,38 +174,22 @@ class GenServer:
 
 
 def start_server(cls: type, args: tuple = (), kwargs: Optional[dict] = None, *, name: Any = None,
-                 link: bool = True) -> Optional[Pid]:
+                 link: bool = True, timeout: Optional[float] = None) -> Optional[Pid]:
     """Start a server of ``cls`` running ``init(*args, **kwargs)``, as
     ``gen_server:start_link(Module, Args)``: what ``cls.start_link`` does
     by default, for a class whose own ``start_link``/``start`` takes other
-    arguments.  ``link=False`` starts it unlinked (``start``).
+    arguments.  ``link=False`` starts it unlinked (``start``); ``timeout``
+    (seconds) bounds the wait for ``init``, after which the server is
+    killed (as OTP's ``{timeout, T}`` start option).
 
     Returns its pid, or None if ``init`` returned ``IGNORE``.
 
     Raises:
-        StartError: ``init`` returned ``Stop``, raised, or the name is taken.
+        StartError: ``init`` returned ``Stop``, raised, the name is taken,
+            or ``init`` did not return within ``timeout`` (``"timeout"``).
     """
-    if kwargs is None:
-        kwargs = {}
-    me = current_process()
-    ack = make_ref()
-    pid, ref = spawn_opt(_server_main, (cls, args, kwargs, me.pid, ack, name, link), link=link,
-                         monitor=True)
-    set_initial_call(pid, f"{cls.__module__}:{cls.__qualname__}.init")
-    msg = receive((_ACK, ack, ANY), ("DOWN", ref, ANY, ANY, ANY))
-    if msg[0] == "DOWN":
-        raise StartError(msg.reason)
-    demonitor(ref, flush=True)
-    status, value = msg[2]
-    if status == "ok":
-        return pid
-    if link:
-        # The server unlinked itself before it exited: nothing to flush but
-        # an EXIT a trapping caller might have got in the same instant.
-        take_first(me, ("EXIT", pid, ANY))
-    if status == "ignore":
-        return None
-    raise StartError(value)
+    return start_behaviour(_GEN_SERVER, cls, args, kwargs, name=name, link=link,
+                           timeout=timeout)[0]
 
 
 def start_link(cls: type, *args: Any, name: Any = None, **kwargs: Any) -> Optional[Pid]:
@@ -260,193 +202,82 @@ def start(cls: type, *args: Any, name: Any = None, **kwargs: Any) -> Optional[Pi
     return cls.start(*args, name=name, **kwargs)
 
 
-# ------------------------------------------------------------ server loop
-def _server_main(cls: type, args: tuple, kwargs: dict, starter: Pid, ack_ref: Any, name: Any,
-                 linked: bool) -> None:
-    me = current_process()
-    # The starter learns the outcome of init; the parent is whose exit
-    # signal stops the server: the starter if linked, else no one but itself.
-    parent = starter if linked else me.pid
-    if name is not None:
-        try:
-            register_name(name, me.pid)
-        except Exception as e:
-            if linked:
-                unlink(starter)
-            try:
-                holder = resolve_name(name)
-            except Exception:
-                holder = None
-            send(starter, (_ACK, ack_ref, ("error", ("already_started", holder or e))))
-            return
-    server = cls.__new__(cls)
-    server._GenServer__pid = me.pid
-    set_state_object(server)
-    try:
+# ------------------------------------------------------------ behaviour
+class _GenServerBehaviour(Behaviour):
+    """The GenServer behaviour: calls, casts, other messages, timeouts and
+    continuations become ``handle_*`` callbacks of the user's instance."""
+
+    name = "GenServer"
+    entry = "init"
+
+    def init(self, loop: Loop, args: tuple, kwargs: dict) -> Pid:
+        server = loop.obj
+        server._GenServer__pid = pid = loop.me.pid
         res = server.init(*args, **kwargs)
         if res.__class__ is tuple and 2 <= len(res) <= 3 and res[0] in _ELIXIR_INIT \
                 or res.__class__ is str and res == "ignore":
             raise BadGenServer(
-                f"{cls.__qualname__}.init returned {res!r}, an Elixir-style result: keep "
-                f"state on self and return nothing (or NoReply(...), Stop(reason), IGNORE)")
-    except Exit:
-        raise
-    except Exception as e:
-        if linked:
-            unlink(starter)
-        send(starter, (_ACK, ack_ref, ("error", e)))
-        raise
-    if res is IGNORE or isinstance(res, Stop):
-        if linked:
-            unlink(starter)
+                f"{type(server).__qualname__}.init returned {res!r}, an Elixir-style result: "
+                f"keep state on self and return nothing (or NoReply(...), Stop(reason), "
+                f"IGNORE)")
         if res is IGNORE:
-            send(starter, (_ACK, ack_ref, ("ignore", None)))
-            return
-        send(starter, (_ACK, ack_ref, ("error", res.reason)))
-        raise Exit(res.reason)
-    send(starter, (_ACK, ack_ref, ("ok", me.pid)))
-    timeout = None
-    cont = _NOTHING
-    if isinstance(res, NoReply):
-        timeout, cont = res.timeout, res.continue_
-    _loop(server, me, parent, timeout, cont)
+            raise InitIgnored(None)
+        if isinstance(res, Stop):
+            raise InitStopped(res.reason)
+        if isinstance(res, NoReply):
+            loop.timeout, loop.cont = res.timeout, res.continue_
+        return pid
+
+    def dispatch(self, loop: Loop, msg: Any) -> Any:
+        server = loop.obj
+        if msg.__class__ is tuple and msg:
+            tag = msg[0]
+            if tag == _CALL:
+                from_ = msg[1]
+                res = server.handle_call(msg[2], from_)
+                cls = res.__class__
+                if cls is Reply:
+                    reply(from_, res.value)
+                    return res
+                if cls is NoReply:
+                    return res
+                if cls is Stop:
+                    if res.has_reply:
+                        # OTP replies to {stop, Reason, Reply, State} after
+                        # terminate, whether or not terminate succeeds.
+                        raise stopping(res.reason, partial(reply, from_, res.reply))
+                    return res
+                reply(from_, res)
+                return None
+            if tag == _CAST:
+                return _not_reply(server.handle_cast(msg[1]))
+        return _not_reply(server.handle_info(msg))
+
+    def timeout(self, loop: Loop) -> Any:
+        return _not_reply(loop.obj.handle_info("timeout"))
+
+    def resume(self, loop: Loop, cont: Any) -> Any:
+        return _not_reply(loop.obj.handle_continue(cont))
+
+    def replace_state(self, loop: Loop, new: Any) -> None:
+        cls = type(loop.obj)
+        if not isinstance(new, cls):
+            raise TypeError(f"a GenServer's state is its instance: replace_state's function "
+                            f"must return a {cls.__qualname__}, not {new!r}")
+        new._GenServer__pid = loop.me.pid
+        super().replace_state(loop, new)
 
 
-class _Stopping(Exception):
-    """A callback asked to stop: with ``reason``, and for a ``handle_call``
-    ``Stop(reason, reply=v)``, replying ``v`` to ``from_`` after terminate."""
-
-    def __init__(self, reason: Any, from_: Any = None, reply: Any = _NOTHING) -> None:
-        self.reason = reason
-        self.from_ = from_
-        self.reply = reply
-
-
-def _loop(server: GenServer, me: Any, parent: Pid, timeout: Optional[float], cont: Any) -> None:
-    msg: Any = None
-    try:
-        while True:
-            while cont is not _NOTHING:
-                arg, cont = cont, _NOTHING
-                timeout, cont = _after(server.handle_continue(arg), None)
-            if timeout is None:
-                msg = receive()
-            else:
-                msg = receive(timeout=timeout, default=_NOTHING)
-                if msg is _NOTHING:
-                    msg = "timeout"
-                    timeout, cont = _after(server.handle_info(msg), None)
-                    continue
-            if msg.__class__ is tuple and msg:
-                tag = msg[0]
-                if tag == _CALL:
-                    from_ = msg[1]
-                    res = server.handle_call(msg[2], from_)
-                    cls = res.__class__
-                    if cls is Reply:
-                        reply(from_, res.value)
-                        timeout, cont = res.timeout, res.continue_
-                    elif cls is NoReply:
-                        timeout, cont = res.timeout, res.continue_
-                    elif cls is Stop:
-                        raise _Stopping(res.reason, from_, res.reply)
-                    else:
-                        reply(from_, res)
-                        timeout = None
-                    continue
-                if tag == _CAST:
-                    timeout, cont = _after(server.handle_cast(msg[1]), None)
-                    continue
-                if tag == _STOP:
-                    raise _Stopping(msg[1])
-            elif msg.__class__ is ExitMsg and msg.pid == parent and me.trap:
-                raise _Stopping(msg.reason)
-            timeout, cont = _after(server.handle_info(msg), None)
-    except _Stopping as s:
-        try:
-            _terminate(server, s.reason, msg)
-        finally:
-            # OTP replies to {stop, Reason, Reply, State} after terminate,
-            # whether or not terminate succeeds.
-            if s.reply is not _NOTHING:
-                reply(s.from_, s.reply)
-        raise Exit(s.reason) from None
-    except Exit as e:
-        if exit_pending(me):
-            # An exit signal from outside, not trapped: the server dies at
-            # once, without terminate (as OTP).
-            raise
-        # The callback's own exit(reason), or a nested call or task await
-        # that failed: a callback failure like any other, reported with
-        # the failed call's own traceback (where the callback made it).
-        _terminate(server, e.reason, msg, e)
-        raise
-    except Exception as e:
-        if exit_pending(me):
-            raise   # killed meanwhile: the signal's reason wins, no terminate
-        _terminate(server, e, msg, e)
-        # Reported above: end as an exit with the same reason, so the
-        # runtime does not log the crash a second time.
-        raise Exit(e) from None
-
-
-def _after(res: Any, _unused: Any) -> tuple:
-    cls = res.__class__
-    if cls is NoReply:
-        return res.timeout, res.continue_
-    if cls is Stop:
-        raise _Stopping(res.reason)
-    if cls is Reply:
+def _not_reply(res: Any) -> Any:
+    if res.__class__ is Reply:
         raise TypeError("Reply is only a handle_call result")
-    return None, _NOTHING
+    return res
 
 
-def _terminate(server: GenServer, reason: Any, last: Any, cause: Any = None) -> None:
-    """Run ``terminate`` and, for an abnormal ``reason``, log the one
-    report of the server's end (Elixir's "GenServer ... terminating").
-
-    ``cause`` is the exception that ended the callback: the crash itself,
-    or the ``Exit`` of a failed nested call (whose message says which call
-    failed and whose traceback is where the callback made it).
-    """
-    me = current_process()
-    try:
-        server.terminate(reason)
-    except Exception as e:
-        mark_reported(e)
-        log.error("GenServer %s (%s) crashed in terminate: %r", describe_process(me),
-                  type(server).__qualname__, e, exc_info=e,
-                  extra={"beamish_pid": repr(me.pid)})
-        raise Exit(e) from None
-    if is_clean_exit(reason):
-        return
-    if not isinstance(cause, BaseException):
-        cause = reason if isinstance(reason, BaseException) else None
-    if cause is None:
-        why = f"** (stop) {reason!r}"
-    elif isinstance(cause, Exit):
-        why = f"** (stop) {cause}" if isinstance(cause, CallExit) \
-            else f"** (exit) {cause.reason!r}"
-    else:
-        why = f"** ({type(cause).__name__}) {cause}"
-    if cause is not None:
-        mark_reported(cause)
-        if cause is not reason and isinstance(reason, BaseException):
-            mark_reported(reason)
-    log.error("GenServer %s (%s) terminating\n%s\nLast message: %r",
-              describe_process(me), type(server).__qualname__, why, last,
-              exc_info=(type(cause), cause, cause.__traceback__) if cause is not None
-              else None,
-              extra={"beamish_pid": repr(me.pid)})
+_GEN_SERVER = _GenServerBehaviour()
 
 
 # -------------------------------------------------------------- client API
-def _whereis(server: Any) -> Optional[Pid]:
-    if server.__class__ is Pid:
-        return server
-    return resolve_name(server)
-
-
 def call(server: Any, request: Any, timeout: Optional[float] = 5.0) -> Any:
     """Send ``request`` to ``server`` and wait for its reply.
 
@@ -459,63 +290,14 @@ def call(server: Any, request: Any, timeout: Optional[float] = 5.0) -> Any:
         CallTimeout: no reply within ``timeout``; a late reply is dropped,
             never delivered to the caller's mailbox.
     """
-    pid = _whereis(server)
-    if pid is None:
-        raise CallExit("noproc", server, request)
-    me = current_process()
-    if pid == me.pid:
-        raise CallExit("calling_self", server, request)
-    ref = monitor(pid, alias=True)
-    send(pid, (_CALL, (me.pid, ref), request))
-    msg = await_reply(ref, timeout)
-    if msg is None:
-        end_call_monitor(me, ref)
-        # A reply that raced the timeout may already be queued: drop it.
-        take_reply(me, ref)
-        raise CallTimeout("timeout", server, request)
-    if msg.__class__ is Down:
-        raise CallExit(msg.reason, server, request)
-    end_call_monitor(me, ref)
-    return msg[1]
+    return gen_call(server, _CALL, request, timeout)
 
 
 def cast(server: Any, msg: Any) -> None:
     """Send ``msg`` to ``server`` without waiting; never fails (as OTP)."""
     try:
-        pid = _whereis(server)
+        pid = whereis_server(server)
         if pid is not None:
             send(pid, (_CAST, msg))
     except Exception as e:  # a cast never fails, whatever the name's registry does
         log.debug("cast to %r dropped: %r", server, e)
-
-
-def reply(from_: tuple, value: Any) -> None:
-    """Answer a call that ``handle_call`` left pending with ``NoReply``."""
-    ref = from_[1]
-    send(ref, (ref, value))
-
-
-def stop(server: Any, reason: Any = "normal", timeout: Optional[float] = None) -> None:
-    """Stop ``server`` with ``reason``, after its ``terminate``; waits for it.
-
-    Raises:
-        CallExit: the server was not alive (``"noproc"``), ended with
-            another reason, or is the caller itself (``"calling_self"``:
-            it would wait for its own end for ever, so OTP refuses).
-        CallTimeout: it did not end within ``timeout`` seconds.
-    """
-    pid = _whereis(server)
-    if pid is None:
-        raise CallExit("noproc", server, ("stop", reason), "stop")
-    if pid == current_process().pid:
-        raise CallExit("calling_self", server, ("stop", reason), "stop")
-    ref = monitor(pid)
-    send(pid, (_STOP, reason))
-    msg = receive(("DOWN", ref, ANY, ANY, ANY), timeout=timeout, default=_NOTHING)
-    if msg is _NOTHING:
-        demonitor(ref, flush=True)
-        raise CallTimeout("timeout", server, ("stop", reason), "stop")
-    if msg.reason == "noproc":
-        raise CallExit("noproc", server, ("stop", reason), "stop")
-    if msg.reason is not reason and msg.reason != reason:
-        raise CallExit(msg.reason, server, ("stop", reason), "stop")

@@ -48,7 +48,10 @@ partition.  A partition may be restarted: the tables live in the handle,
 not in the partition, so a new partition re-monitors every owner in its
 table when it starts (the dead ones answer ``noproc`` and are purged).
 When the supervisor stops, the tables are cleared and the handle is closed;
-any later use raises :class:`UnknownRegistry`.
+any later use raises :class:`UnknownRegistry`.  The supervisor owns the
+registry's named instance (kind ``"registry"``, under its name, or its pid
+when it has none), so a registry killed outright leaves no entry behind
+either, and its name resolves to nothing at once.
 
 Processes of this node only: entries of remote pids are purged at once.
 """
@@ -58,7 +61,7 @@ from types import MethodType
 from typing import Any, Callable, Optional
 
 from ..core import BadArg, Down, Pid, Ref, demonitor, is_alive, monitor, whereis
-from ..lowlevel import current_process
+from ..lowlevel import current_process, instance_table, put_instance
 from ._errors import AlreadyRegistered, UnknownRegistry
 from ._gen_server import GenServer, cast
 from ._registry_table import Entry, RegistryTable
@@ -68,8 +71,9 @@ __all__ = ["Registry"]
 
 KINDS = ("unique", "duplicate")
 
-#: Registries started with a name: name -> handle (checked against whereis).
-_named: dict[str, "Registry"] = {}
+#: Running registries: name (the supervisor's pid if anonymous) -> handle,
+#: a live read-only view of the named instances of kind ``"registry"``.
+_named = instance_table("registry")
 
 
 class _ViaFunction:
@@ -283,12 +287,17 @@ class Registry:
     whereis_name = _ViaFunction(_whereis_name)
     del _register_name, _unregister_name, _whereis_name
 
+    @staticmethod
+    def running() -> list["Registry"]:
+        """The handles of the registries running on this node (named and
+        anonymous), named first, by name."""
+        regs = [r for r in _named.values() if r._open]
+        return sorted(regs, key=lambda r: (r.name is None, str(r.name), r.pid.id))
+
     # -------------------------------------------------------------- private
     def _close(self) -> None:
         self._open = False
         self._table.clear()
-        if self.name is not None and _named.get(self.name) is self:
-            del _named[self.name]
 
 
 def _get(registry: Any) -> Registry:
@@ -373,8 +382,7 @@ class _RegistrySupervisor(Supervisor):
     def init(self, reg: Registry) -> Any:  # type: ignore[override]
         self._reg = reg
         reg.pid = current_process().pid
-        if reg.name is not None:
-            _named[reg.name] = reg
+        put_instance("registry", reg.name if reg.name is not None else reg.pid, reg)
         children = [ChildSpec(id=("partition", i), start=_Partition.start_link, args=(reg, i))
                     for i in range(reg.partitions)]
         return self.supervise(children, strategy="one_for_one")

@@ -33,7 +33,7 @@ from typing import Any, Callable, Optional
 
 from ..core import (ANY, BadArg, Down, Pid, Ref, demonitor, exit, monitor, receive, send, spawn,
                     spawn_link, unlink)
-from ..lowlevel import current_process, mark_reported, take_first
+from ..lowlevel import current_process, mark_reported, tags, take_first
 from ._errors import TaskExit, TaskTimeout
 from ._supervisor import ChildSpec
 
@@ -214,7 +214,7 @@ def _async_main(reply_to: _ReplyTo, fn: Callable[..., Any], args: tuple[Any, ...
 
 
 #: The owner's hand-shake to a supervised task: (_GO, ref).
-_GO = "$task_reply_to"
+_GO = tags.TASK_REPLY_TO
 
 
 def _supervised_main(owner: Pid, fn: Callable[..., Any], args: tuple[Any, ...],

@@ -15,11 +15,11 @@ presences grouped by key with their ``metas``, as Phoenix.Presence's.
 """
 from ._errors import AlreadyTracked, NoPresence, PresenceError
 from ._presence import DIFF_WINDOW, Presence, group, list_presence
-from ._tracker import Tracker, get_by_key, purge, replicas, track, untrack, update
+from ._tracker import Tracker, get_by_key, purge, replicas, track, trackers, untrack, update
 from ._tracker import list_ as list_tracked
 
 __all__ = [
     "AlreadyTracked", "DIFF_WINDOW", "NoPresence", "Presence", "PresenceError", "Tracker",
     "get_by_key", "group", "list_presence", "list_tracked", "purge", "replicas", "track",
-    "untrack", "update",
+    "trackers", "untrack", "update",
 ]

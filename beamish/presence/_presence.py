@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
+from ..lowlevel import instance_table, put_instance
 from ..otp import ChildSpec
 from ..pubsub import Broadcast, local_broadcast
 from . import _tracker
@@ -41,7 +42,10 @@ from ._tracker import Tracker
 
 __all__ = ["Presence", "list_presence", "group", "DIFF_WINDOW"]
 
-_fetchers: dict = {}
+#: Each running Presence's ``fetch`` (or None) by name: a live read-only
+#: view of the named instances of kind ``"presence"``, owned, like the
+#: tracker's own entry, by the Presence's supervisor process.
+_fetchers = instance_table("presence")
 
 #: The default coalescing window of a Presence's diffs, in seconds.
 DIFF_WINDOW = 0.025
@@ -73,7 +77,7 @@ class Presence(Tracker):
     def init(self, name: str, pubsub: str, *,  # type: ignore[override]
              fetch: Optional[Callable[[str, dict], dict]] = None,
              diff_window: float = DIFF_WINDOW, **opts: Any) -> Any:
-        _fetchers[name] = fetch
+        put_instance("presence", name, fetch)
 
         def handle_diff(topic: str, joins: list, leaves: list) -> None:
             j, lv = group(joins), group(leaves)

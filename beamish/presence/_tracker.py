@@ -43,7 +43,8 @@ from typing import Any, Callable, Optional
 
 import gevent
 
-from ..lowlevel import current_process, register_term as register
+from ..lowlevel import current_process, instance_table, put_instance, register_term as register
+from ..lowlevel import tags
 from ..core import (BadArg, ExitMsg, link, make_ref, node as _node, process_flag, self as _self,
                     send_after, unlink)
 from ..otp import ChildSpec, GenServer, Supervisor, call, start_server
@@ -56,12 +57,17 @@ from ._records import Delta, Entry, Extract, Replica, ReplicaStatus, new_replica
 log = logging.getLogger(__name__)
 
 __all__ = ["Tracker", "track", "untrack", "update", "list_", "list_view", "get_by_key",
-           "replicas", "purge"]
+           "replicas", "purge", "trackers"]
 
 for _cls in (Replica, Entry, Delta, Extract):
     register(_cls, f"beamish.presence.{_cls.__name__}")
 
-_trackers: dict = {}   # name -> {"shards": [Shard objects], "pool_size": n}
+#: The running trackers by name, a live read-only view of the named
+#: instances of kind ``"tracker"``: ``{"shards": [TrackerShard or None],
+#: "pool_size": n, "class": "Presence"}``, owned by the tracker's
+#: supervisor process, so a tracker that ends however it ends (even
+#: killed) leaves nothing behind.  Each shard fills its slot when it starts.
+_trackers = instance_table("tracker")
 
 
 _ref_counter = itertools.count(int.from_bytes(os.urandom(2), "big"))
@@ -98,6 +104,10 @@ def shard_for(topic: str, pool_size: int) -> int:
     return zlib.crc32(topic.encode() if isinstance(topic, str) else repr(topic).encode()) % pool_size
 
 
+_TICK = tags.TICK
+_FLUSH_DIFFS = tags.FLUSH_DIFFS
+
+
 class TrackerShard(GenServer):
     """One shard: its State, timers and replication (see module docstring)."""
 
@@ -122,7 +132,7 @@ class TrackerShard(GenServer):
         subscribe(pubsub, self.topic)
         _trackers[name]["shards"][index] = self
         first = opts["broadcast_period"] * random.uniform(0, 0.25)
-        send_after(first, _self(), "$tick")
+        send_after(first, _self(), _TICK)
 
     # ------------------------------------------------------------ local ops
     def handle_call(self, request: Any, from_: tuple) -> Any:
@@ -192,7 +202,7 @@ class TrackerShard(GenServer):
         if self.handle_diff is None:
             return
         if self.window > 0 and not self.unsent:
-            send_after(self.window, _self(), "$flush_diffs")
+            send_after(self.window, _self(), _FLUSH_DIFFS)
         for part in _slices(leaves):
             self.unsent.add((), part)
         for part in _slices(joins):
@@ -218,11 +228,11 @@ class TrackerShard(GenServer):
 
     # ------------------------------------------------------------ messages
     def handle_info(self, msg: Any) -> Any:
-        if msg == "$tick":
+        if msg == _TICK:
             self._tick()
-            send_after(self.opts["broadcast_period"], _self(), "$tick")
+            send_after(self.opts["broadcast_period"], _self(), _TICK)
             return None
-        if msg == "$flush_diffs":
+        if msg == _FLUSH_DIFFS:
             self._flush_diffs()
             return None
         if msg.__class__ is ExitMsg:
@@ -423,15 +433,11 @@ class Tracker(Supervisor):
                     max_delta_sizes=tuple(max_delta_sizes), handle_diff=handle_diff,
                     permdown_on_shutdown=permdown_on_shutdown, cluster_name=cluster_name,
                     diff_window=diff_window)
-        self._tname = name
-        _trackers[name] = {"shards": [None] * pool_size, "pool_size": pool_size}
+        put_instance("tracker", name, {"shards": [None] * pool_size, "pool_size": pool_size,
+                                       "class": type(self).__name__})
         children = [ChildSpec(id=("shard", i), start=TrackerShard.start_link,
                               args=(name, i, pubsub, opts)) for i in range(pool_size)]
         return self.supervise(children, strategy="one_for_one", max_restarts=10, max_seconds=5)
-
-    def terminate(self, reason: Any) -> None:
-        super().terminate(reason)
-        _trackers.pop(self._tname, None)
 
 
 # ------------------------------------------------------------------ API
@@ -541,3 +547,17 @@ def purge(tracker: str, node_name: str) -> int:
             total += call(shard._pid, ("purge", node_name))[1]
     return total
 
+
+def trackers() -> dict:
+    """``{name: {"class", "shards", "entries", "topics"}}`` of every tracker
+    (Presences too) running on this node: its class name, shard count, and
+    the entries (presences of every replica this node knows) and topics
+    its shards hold.  O(shards): read from the shards' states, as
+    :func:`list_` reads them."""
+    out = {}
+    for name, info in list(_trackers.items()):
+        shards = [sh for sh in info["shards"] if sh is not None]
+        out[name] = {"class": info["class"], "shards": info["pool_size"],
+                     "entries": sum(len(sh.state.values) for sh in shards),
+                     "topics": sum(len(sh.state.topics) for sh in shards)}
+    return out

@@ -5,6 +5,12 @@ list with, for each shard holding subscribers of the topic, that shard's
 ``{pid: metadata or Multi}`` dict.  Dispatchers are named, so a broadcast can say on every node which
 one to use (``register_dispatcher``).
 
+The names are node-wide and static: a dispatcher is code, registered at
+import (or when an application starts) and shared by every PubSub, not
+state of one running instance.  So they live in a plain table here, owned
+by no process, rather than among the runtime's named instances (which go
+when their owner ends).
+
 ``fastlane`` implements Phoenix's fastlane: a subscriber whose metadata is
 a :class:`Fastlane` record asks for the broadcast *encoded* and sent
 straight to its connection process.  The message must have an ``event``
@@ -85,6 +91,7 @@ def _fastlane(groups: list, from_: Any, message: Any) -> None:
                         deliver(p, message)
 
 
+#: Dispatcher name -> function, for every PubSub of the node (see above).
 _dispatchers: dict = {}
 
 

@@ -28,6 +28,7 @@ from gevent import socket as gsocket
 
 from ..core import (ANY, BadArg, ExitMsg, exit, monitor, process_flag, receive, self as self_pid,
                     send, spawn_link, unlink)
+from ..lowlevel import tags
 from ..otp import ChildSpec, GenServer, Stop, call
 from . import _host_wire as wire
 from ._host import HANDSHAKE_TIMEOUT, MAX_PENDING, Outbox, shutdown
@@ -142,7 +143,7 @@ class HostRelay(GenServer):
         log.info("host relay listening on %s", path)
 
     def handle_info(self, msg: Any) -> Any:
-        if msg.__class__ is tuple and len(msg) == 2 and msg[0] == "$accepted":
+        if msg.__class__ is tuple and len(msg) == 2 and msg[0] == tags.ACCEPTED:
             self.connections.add(spawn_link(_connection_main, msg[1], self.routes))
             return None
         if msg.__class__ is ExitMsg:
@@ -225,7 +226,7 @@ def _accept_main(sock: Any, relay: Any) -> None:
             log.error("host relay: cannot accept a connection (%s); retrying", e)
             gevent.sleep(0.1)
             continue
-        send(relay, ("$accepted", conn))
+        send(relay, (tags.ACCEPTED, conn))
 
 
 def _connection_main(sock: Any, routes: _Routes) -> None:

@@ -20,11 +20,12 @@ between; other nodes get one adapter message per broadcast.
 """
 from __future__ import annotations
 
+import heapq
 import logging
 from typing import Any, Optional, Protocol
 
 from ..core import BadArg, node as _node
-from ..lowlevel import current_process
+from ..lowlevel import current_process, instance_table, put_instance
 from ..otp import ChildSpec, Supervisor, start_server
 from ._dispatch import _dispatchers, dispatcher as _dispatcher
 from ._shard import Shard, Table
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["PubSub", "Adapter", "LocalAdapter", "subscribe", "unsubscribe", "broadcast",
            "broadcast_from", "local_broadcast", "local_broadcast_from", "direct_broadcast",
-           "node_name", "subscribers", "shard_stats"]
+           "node_name", "subscribers", "shard_stats", "instances", "topic_counts"]
 
 
 class Adapter(Protocol):
@@ -93,11 +94,16 @@ class Instance:
             fn(groups, from_, message)
 
 
-_instances: dict = {}
+#: The running PubSubs' Instances by name, a live read-only view of the
+#: named instances of kind ``"pubsub"``.  Each is owned by its PubSub's
+#: supervisor process, so a PubSub that ends however it ends (even
+#: killed) leaves no instance behind and its name can be started again.
+_instances = instance_table("pubsub")
+_lookup = _instances.get
 
 
 def _get(pubsub: str) -> Instance:
-    inst = _instances.get(pubsub)
+    inst = _lookup(pubsub)
     if inst is None:
         raise BadArg(f"no PubSub named {pubsub!r} is running")
     return inst
@@ -126,18 +132,12 @@ class PubSub(Supervisor):
         if not isinstance(pool_size, int) or pool_size < 1:
             raise BadArg(f"pool_size must be a positive int, got {pool_size!r}")
         inst = Instance(name, pool_size, adapter or LocalAdapter())
-        _instances[name] = inst
-        self._instance = inst
+        put_instance("pubsub", name, inst)
         children = [ChildSpec(id=("shard", i), start=Shard.start_link, args=(t,))
                     for i, t in enumerate(inst.tables)]
         children += inst.adapter.child_specs(inst)
         return self.supervise(children, strategy="one_for_one", max_restarts=10,
                               max_seconds=5)
-
-    def terminate(self, reason: Any) -> None:
-        super().terminate(reason)
-        if _instances.get(self._instance.name) is self._instance:
-            del _instances[self._instance.name]
 
 
 def subscribe(pubsub: str, topic: str, metadata: Any = None) -> None:
@@ -218,3 +218,28 @@ def shard_stats(pubsub: str) -> list:
                     "shard": owner.pid if owner is not None else None})
     return out
 
+
+def instances() -> list:
+    """The names of the PubSubs running on this node, sorted by repr."""
+    return sorted(_instances, key=repr)
+
+
+def topic_counts(pubsub: str, top: int = 20) -> tuple:
+    """``(topics, [(topic, subscribers), ...])``: how many topics have
+    subscribers on this node, and the ``top`` topics with the most
+    subscriber processes, most first (a process subscribed twice counts
+    once).  One pass over the shard tables' topics in the caller, O(1)
+    per topic: no subscriber set is walked or copied."""
+    tables = _get(pubsub).tables
+    if len(tables) == 1:
+        counts = {topic: len(subs) for topic, subs in tables[0].topics.items()}
+    else:
+        counts = {}
+        for table in tables:
+            for topic, subs in table.topics.items():
+                counts[topic] = counts.get(topic, 0) + len(subs)
+    return len(counts), heapq.nlargest(max(0, top), counts.items(), key=_second)
+
+
+def _second(pair: tuple) -> Any:
+    return pair[1]

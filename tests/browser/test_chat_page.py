@@ -1,6 +1,10 @@
 """The chat page in headless Chromium against real chat nodes (OS processes):
-two users, messages, presence, tabs, leave, a server restart; and two nodes
-over a real redis-server.  Screenshots land in artifacts/."""
+two users, messages, presence, tabs, leave, a server restart (with the
+reconnecting banner's contrast); a desktop and a phone side by side (the
+newest message stays in view, refused messages are each marked); and two
+nodes over a real redis-server.  The desktop and phone screenshots are
+README's docs/chat.png and docs/chat-phone.png; the others land in
+artifacts/."""
 import os
 import shutil
 import signal
@@ -9,14 +13,16 @@ import sys
 
 import pytest
 
-from support import ROOT, Node, free_port
+from tools.harness import ROOT, Node, free_port
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.timeout(120),
     pytest.mark.skipif(not shutil.which("chromium"), reason="needs chromium (make test installs it)"),
 ]
 DRIVER = os.path.join(ROOT, "tests", "browser", "driver.py")
 ARTIFACTS = os.path.join(ROOT, "artifacts")
+DOCS = os.path.join(ROOT, "docs")
 
 
 def chat_node(port, *args, name="chat@test"):
@@ -64,6 +70,20 @@ def test_two_browsers_chat_see_presence_and_survive_a_server_restart():
         server = chat_node(port)
         go(d)
         until(d, "ok")
+        assert d.wait(10) == 0
+    finally:
+        d.kill()
+        server.stop()
+
+
+def test_desktop_and_phone_keep_the_newest_message_in_view_and_mark_refused_messages():
+    port = free_port()
+    server = chat_node(port)
+    d = driver("sizes", f"http://127.0.0.1:{port}/", os.path.join(DOCS, "chat.png"),
+               os.path.join(DOCS, "chat-phone.png"))
+    try:
+        lines = until(d, "ok")
+        assert "step phone follows the conversation" in lines and "step retry sends it" in lines
         assert d.wait(10) == 0
     finally:
         d.kill()

@@ -8,8 +8,8 @@ import pytest
 from beamish import Supervisor, process_count, stop, unlink
 from beamish.channels import Endpoint, MsgpackSerializer, V2JSONSerializer, broadcast, disconnect
 from beamish.pubsub import PubSub
-from phxclient import Client, joined
-from wsclient import Close, Rejected, WSClient
+from beamish.testing import eventually
+from tools.harness.client import Close, PhxClient as Client, Rejected, WSClient, joined
 from chanapp import TestSocket
 
 pytestmark = pytest.mark.timeout(60)
@@ -25,13 +25,6 @@ def port():
     ])
     yield ports[0]
     stop(sup)
-
-
-def settle(base, timeout=3.0):
-    """Wait for socket and channel processes to be gone again."""
-    with gevent.Timeout(timeout):
-        while process_count() > base:
-            gevent.sleep(0.01)
 
 
 def test_heartbeat_is_answered(port):
@@ -59,6 +52,7 @@ def test_join_reply_echoes_the_join_ref(port):
     c.close()
 
 
+@pytest.mark.crashes_expected
 def test_a_crashing_join_replies_join_crashed(port):
     c = Client(port)
     ref = c.join("room:crashjoin")
@@ -128,6 +122,7 @@ def test_leave_replies_ok_then_closes(port):
     c.close()
 
 
+@pytest.mark.crashes_expected
 def test_a_channel_crash_sends_phx_error_and_the_client_can_rejoin(port):
     c = Client(port)
     jr = joined(c, "room:lobby")
@@ -262,6 +257,7 @@ def test_an_oversized_frame_closes_with_1009_and_others_carry_on(port, bystander
     bystander()
 
 
+@pytest.mark.crashes_expected
 def test_an_unknown_event_crashes_only_that_channel(port, bystander):
     c = Client(port)
     jr = joined(c, "room:lobby")
@@ -304,6 +300,7 @@ def test_a_join_flood_gets_error_replies_then_the_rate_limit(port, bystander):
     bystander()
 
 
+@pytest.mark.slow
 def test_a_client_that_stops_reading_is_disconnected_and_a_reader_is_not(port):
     from chanapp import TestSocket
     slow = Client(port, "vsn=2.0.0&user=slow")
@@ -349,4 +346,4 @@ def test_no_process_outlives_its_connection(port):
         c.close()
     for c in clients[2:]:
         c.ws.abort()
-    settle(base)
+    eventually(lambda: process_count() <= base, timeout=3)

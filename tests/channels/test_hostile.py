@@ -25,12 +25,14 @@ from beamish.channels import Endpoint, Socket
 from beamish.channels._http import HTTPServer, WebSocketRoute, origin_allowed
 from beamish.channels._transport_errors import ConnectionClosed
 from beamish.pubsub import PubSub
+from beamish.testing import eventually
 
 from chanapp import TestSocket
-from phxclient import Client
-from wsclient import Close, PongFrame, Rejected, WSClient, hub_errors, masked_frame  # noqa: F401
+from tools.harness.client import Close, PhxClient as Client, PongFrame, Rejected, WSClient
+from tools.harness.fixtures import hub_errors  # noqa: F401
+from tools.harness.wire import masked_frame
 
-pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("hub_errors")]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(90), pytest.mark.usefixtures("hub_errors")]
 
 FLOODER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "flooder.py")
 TARGET_RTT = 0.100  # the longest round trip another client may see during a flood
@@ -124,13 +126,6 @@ def raw_upgrade(port, target="/socket/websocket?vsn=2.0.0", rcvbuf=None, headers
         data += chunk
     assert data.startswith(b"HTTP/1.1 101"), data
     return sock
-
-
-def wait_until(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        gevent.sleep(0.02)
 
 
 # -- item 2: one flooding client must not freeze the others -------------------------------
@@ -251,7 +246,7 @@ def test_a_client_that_pings_and_never_reads_is_dropped_after_send_timeout(make_
     sent = ping_until_stuck(sock)
     print(f"{sent / 1e6:.1f} MB of pings sent")
     assert ended.get(timeout=10) == (1006, "send timeout")
-    wait_until(lambda: server.statistics().connections == 0, 5, "the connection to go")
+    eventually(lambda: server.statistics().connections == 0, timeout=5)
     sock.close()
 
 
@@ -261,9 +256,9 @@ def test_an_endpoint_drops_a_pinger_that_never_reads_and_leaks_nothing():
         base = process_count()
         sock = raw_upgrade(port, "/socket/websocket?vsn=2.0.0&user=pinger", rcvbuf=4096)
         sock.sendall(masked_frame(1, json.dumps(["1", "1", "room:lobby", "phx_join", {}]).encode()))
-        wait_until(lambda: process_count() == base + 2, 5, "the socket and its channel")
+        eventually(lambda: process_count() == base + 2, timeout=5)
         ping_until_stuck(sock)
-        wait_until(lambda: process_count() == base, 10, "the socket and channel to end")
+        eventually(lambda: process_count() == base, timeout=10)
         sock.close()
     finally:
         stop(sup)

@@ -19,9 +19,11 @@ import pytest
 from beamish.channels._http import (HTTPServer, RequestInfo, ServerStatistics, StaticFiles,
                                     WebSocketRoute)
 from beamish.channels._transport_errors import ConnectionClosed
+from beamish.testing import eventually
 
-from wsclient import (Close, HTTPClient, Rejected, WSClient, hub_errors,  # noqa: F401
-                      http_request, raw_exchange, ws_upgrade_headers)
+from tools.harness.client import (Close, HTTPClient, Rejected, WSClient, http_request,
+                                  raw_exchange, ws_upgrade_headers)
+from tools.harness.fixtures import hub_errors  # noqa: F401
 
 pytestmark = [pytest.mark.timeout(20), pytest.mark.usefixtures("hub_errors")]
 
@@ -158,6 +160,7 @@ def test_connect_sees_the_token_and_can_pass_assigns_to_the_handler(make_server)
     client.shutdown()
 
 
+@pytest.mark.crashes_expected
 def test_a_crashing_connect_is_a_500_and_is_logged(make_server, caplog):
     def connect(info):
         raise ValueError("boom")
@@ -235,6 +238,7 @@ def test_a_handler_that_returns_closes_with_1000(make_server):
     assert client.receive() == Close(1000, "")
 
 
+@pytest.mark.crashes_expected
 def test_a_crashing_handler_closes_with_1011_and_the_server_goes_on(make_server, caplog):
     def handler(ws, info):
         if ws.receive() == "crash":
@@ -277,7 +281,7 @@ def test_stop_closes_websockets_with_1012_and_returns_promptly(make_server):
     clients = [WSClient.connect(server.port) for _ in range(3)]
     keepalive = HTTPClient(server.port)
     assert keepalive.request("GET", "/").status == 404
-    gevent.sleep(0.02)
+    eventually(lambda: server.statistics() == ServerStatistics(connections=4, websockets=3))
     assert server.statistics() == ServerStatistics(connections=4, websockets=3)
     readers = [gevent.spawn(c.receive) for c in clients]  # they echo the Close
     started = time.monotonic()

@@ -11,12 +11,13 @@ from beamish import Supervisor, stop
 from beamish.channels import Endpoint
 from beamish.pubsub import PubSub
 from chanapp import TestSocket
-from support import ROOT
+from tools.harness import ROOT
 
 JS = os.path.join(ROOT, "tests", "js")
 SCENARIOS = os.path.join(JS, "official", "scenarios.mjs")
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.timeout(60),
     pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js (make test installs it)"),
 ]
@@ -51,7 +52,8 @@ def finish(proc, timeout=30):
 
 @pytest.mark.parametrize("scenario", [
     "join_ok_and_error", "push_reply_and_timeout", "broadcast_between_two_sockets", "leave",
-    "heartbeat", "channel_crash_then_rejoin", "binary_payloads",
+    "heartbeat", pytest.param("channel_crash_then_rejoin", marks=pytest.mark.crashes_expected),
+    "binary_payloads",
 ])
 def test_official_client(scenario):
     sup, port = start_server()

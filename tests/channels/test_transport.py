@@ -25,7 +25,9 @@ from beamish.channels._transport import (DEFAULT_MAX_MESSAGE_SIZE, WebSocket, en
                                          parse_handshake)
 from beamish.channels._transport_errors import ConnectionClosed, HandshakeError
 
-from wsclient import Close, PongFrame, WSClient, hub_errors, masked_frame  # noqa: F401
+from tools.harness.client import Close, PongFrame, WSClient
+from tools.harness.fixtures import hub_errors  # noqa: F401
+from tools.harness.wire import masked_frame
 
 pytestmark = [pytest.mark.timeout(20), pytest.mark.usefixtures("hub_errors")]
 

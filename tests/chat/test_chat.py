@@ -5,8 +5,7 @@ import gevent
 import pytest
 
 from beamish import Supervisor, stop
-from phxclient import Client, joined
-from wsclient import Rejected, http_request
+from tools.harness.client import PhxClient as Client, Rejected, http_request, joined
 
 pytestmark = pytest.mark.timeout(60)
 

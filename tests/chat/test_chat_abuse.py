@@ -10,10 +10,10 @@ import pytest
 
 from beamish import DynamicSupervisor, Registry, stop
 from beamish.channels import broadcast
-from phxclient import Client, joined
-from support import Node, free_port
+from beamish.testing import eventually
 from test_chat_support import start_chat
-from wsclient import http_request
+from tools.harness import Node, free_port
+from tools.harness.client import PhxClient as Client, http_request, joined
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -67,14 +67,8 @@ def live_rooms():
     return DynamicSupervisor.count_children(settings.ROOM_SUP)["active"]
 
 
-def eventually(pred, timeout=5.0, step=0.02):
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, "condition not met in time"
-        gevent.sleep(step)
-
-
 # -------------------------------------------------------------- (a) idle rooms
+@pytest.mark.slow
 def test_an_idle_empty_room_stops_and_a_later_join_starts_it_afresh(chat_with):
     chat = chat_with("--room-idle", "0.6")
     alice = user(chat, "alice")
@@ -99,6 +93,7 @@ def test_an_idle_empty_room_stops_and_a_later_join_starts_it_afresh(chat_with):
     bob.close()
 
 
+@pytest.mark.slow
 def test_joins_racing_a_stopping_room_all_succeed(chat_with):
     """Join and leave again and again around the idle period: some joins
     meet a room that is just stopping; each must still succeed."""
@@ -140,6 +135,7 @@ def test_starting_rooms_is_bounded_per_user_and_per_node(chat_with):
     bob.close()
 
 
+@pytest.mark.slow
 def test_the_room_bounds_are_command_line_options_of_a_real_node():
     port = free_port()
     node = Node("apps.chat", "--port", str(port), "--secret", "t", "--room-idle", "0.3",

@@ -3,7 +3,7 @@ is the room's name (what the observer lists)."""
 import pytest
 
 from beamish import Registry, process_info
-from phxclient import joined
+from tools.harness.client import joined
 from test_chat import chat, user  # noqa: F401  (the fixture, and a logged-in client)
 
 pytestmark = pytest.mark.timeout(60)

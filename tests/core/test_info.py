@@ -1,10 +1,11 @@
 import logging
 
 import gevent
+import pytest
 
 from beamish import (ANY, exit, link, monitor, process_count, process_info, processes, receive,
                      register, self, send, spawn, unlink)
-from beamish.testing import assert_receive
+from beamish.testing import assert_receive, settle
 
 
 def parked_in_receive(parent):
@@ -21,7 +22,7 @@ def test_process_info_reports_the_erlang_fields():
     for i in range(3):
         send(pid, ("hello", i))
     assert process_info(pid).status == "runnable", "woken by the sends, not yet run"
-    gevent.sleep(0)
+    settle()
     info = process_info(pid)
     assert info.pid == pid
     assert info.status == "waiting"
@@ -49,7 +50,7 @@ def test_reductions_count_messages_handled():
         send(parent, "done")
         receive("never")
     pid = spawn(counter, self())
-    gevent.sleep(0)
+    settle()
     before = process_info(pid).reductions
     for i in range(10):
         send(pid, i)
@@ -60,7 +61,7 @@ def test_reductions_count_messages_handled():
 
 def test_memory_grows_with_the_mailbox():
     pid = spawn(lambda: receive("never"))
-    gevent.sleep(0)
+    settle()
     empty = process_info(pid).memory
     for i in range(1000):
         send(pid, ("payload", "x" * 100, i))
@@ -76,7 +77,7 @@ def test_processes_lists_live_pids_and_count_matches():
     assert set(pids) <= set(processes())
     for p in pids:
         exit(p, "kill")
-    gevent.sleep(0)
+    settle()
     assert process_count() == base
 
 
@@ -84,7 +85,7 @@ def test_a_process_suspended_in_gevent_is_reported_waiting_in_its_function():
     def sleeper():
         gevent.sleep(10)
     pid = spawn(sleeper)
-    gevent.sleep(0)
+    settle()
     info = process_info(pid)
     assert info.status == "waiting"
     assert info.current_function.startswith("gevent")
@@ -92,12 +93,13 @@ def test_a_process_suspended_in_gevent_is_reported_waiting_in_its_function():
     exit(pid, "kill")
 
 
+@pytest.mark.crashes_expected
 def test_an_unlinked_crash_is_logged_with_pid_initial_call_and_traceback(caplog):
     def doomed():
         raise KeyError("lost")
     with caplog.at_level(logging.ERROR, logger="beamish"):
         pid, ref = spawn(doomed), None
-        gevent.sleep(0.01)
+        settle()
     rec = [r for r in caplog.records if "crashed" in r.getMessage()]
     assert len(rec) == 1
     text = rec[0].getMessage()

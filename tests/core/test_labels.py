@@ -2,6 +2,8 @@
 and named in crash reports."""
 import logging
 
+import pytest
+
 import beamish
 from beamish import ANY, monitor, process_info, receive, self, send, spawn
 from beamish.testing import assert_receive
@@ -32,6 +34,7 @@ def test_an_unlabelled_process_has_none_and_a_label_can_be_removed():
     assert process_info(self()).label is None
 
 
+@pytest.mark.crashes_expected
 def test_a_crash_report_names_the_label(caplog):
     def doomed():
         beamish.set_label("importer")

@@ -3,7 +3,7 @@ import pytest
 
 from beamish import (ANY, Exit, ExitMsg, NoProc, exit, link, monitor, process_flag, process_info,
                      receive, self, send, spawn, spawn_link, spawn_opt, unlink)
-from beamish.testing import assert_receive, refute_receive
+from beamish.testing import assert_receive, refute_receive, settle
 
 
 def wait_forever():
@@ -36,7 +36,7 @@ def test_a_crash_kills_linked_processes_with_the_exception_as_reason():
     b = spawn(wait_forever)
     ref = monitor(b)
     spawn_opt(lambda: (link(a), link(b), receive("never")))
-    gevent.sleep(0)
+    settle()
     send(a, "go")
     down = assert_receive(("DOWN", ref, ANY, ANY, ANY))
     assert down.reason is err, "the reason travels unchanged along the chain of links"
@@ -46,7 +46,7 @@ def test_a_crash_kills_linked_processes_with_the_exception_as_reason():
 def test_links_are_bidirectional_and_propagate_crashes_through_chains():
     a = spawn(wait_forever)
     b = spawn(lambda: (link(a), receive("never")))
-    gevent.sleep(0)
+    settle()
     ref_b = monitor(b)
     exit(a, "boom")
     down = assert_receive(("DOWN", ref_b, ANY, ANY, ANY))
@@ -83,7 +83,7 @@ def test_kill_cannot_be_trapped_and_linked_processes_see_killed():
 def test_exit_normal_is_ignored_by_a_non_trapping_target():
     pid = spawn(wait_forever)
     exit(pid, "normal")
-    gevent.sleep(0.01)
+    settle()
     assert process_info(pid) is not None
     exit(pid, "kill")
 
@@ -98,7 +98,7 @@ def test_exit_normal_reaches_a_trapping_target_as_a_message():
 def test_a_normal_exit_does_not_kill_linked_processes():
     survivor = spawn(wait_forever)
     spawn(lambda: link(survivor))
-    gevent.sleep(0.01)
+    settle()
     assert process_info(survivor) is not None and process_info(survivor).links == ()
     exit(survivor, "kill")
 
@@ -114,14 +114,14 @@ def test_exit_normal_on_oneself_ends_the_process_normally():
 
 def test_linking_to_a_dead_pid_raises_noproc():
     dead = spawn(lambda: None)
-    gevent.sleep(0)
+    settle()
     with pytest.raises(NoProc):
         link(dead)
 
 
 def test_linking_to_a_dead_pid_while_trapping_sends_exit_noproc():
     dead = spawn(lambda: None)
-    gevent.sleep(0)
+    settle()
 
     def trap_and_link(parent):
         process_flag("trap_exit", True)
@@ -173,7 +173,7 @@ def test_a_swallowed_exit_is_raised_again_at_the_next_receive():
 
 def test_a_process_blocked_in_gevent_sleep_is_killed_by_a_signal():
     pid, ref = spawn_opt(lambda: gevent.sleep(30), monitor=True)
-    gevent.sleep(0)
+    settle()
     exit(pid, "shutdown")
     assert assert_receive(("DOWN", ref, ANY, ANY, ANY), timeout=1).reason == "shutdown"
 

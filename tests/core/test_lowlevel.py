@@ -1,11 +1,10 @@
 """beamish.lowlevel: the runtime's public low-level API and read-only view."""
-import gevent
 import pytest
 
 from beamish import (ANY, GenServer, Stop, call, exit, monitor, register, self, send, send_after,
                      cancel_timer, spawn, start_server, stop)
 from beamish import lowlevel
-from beamish.testing import assert_receive, flush, refute_receive
+from beamish.testing import assert_receive, flush, refute_receive, settle
 
 
 def _idle():
@@ -31,9 +30,7 @@ def test_runtime_view_lists_live_processes_names_aliases_and_timers():
         assert cancel_timer(tref)
         exit(pid, "kill")
     assert tref not in view.timers()
-    deadline = gevent.get_hub().loop.now() + 5
-    while view.process(pid) is not None and gevent.get_hub().loop.now() < deadline:
-        gevent.sleep(0.01)
+    settle()
     assert view.process(pid) is None and "lowlevel_idle" not in view.names()
 
 

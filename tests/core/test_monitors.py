@@ -1,8 +1,6 @@
-import gevent
-
 from beamish import (ANY, Down, MonitorInfo, demonitor, exit, monitor, node, process_info,
                      receive, register, self, send, spawn, spawn_monitor, unregister)
-from beamish.testing import assert_receive, flush, refute_receive
+from beamish.testing import assert_receive, flush, refute_receive, settle
 
 
 def idle():
@@ -33,7 +31,7 @@ def test_down_message_is_a_tuple_and_a_named_record():
 
 def test_monitoring_a_dead_pid_gives_an_immediate_noproc_down():
     pid = spawn(lambda: None)
-    gevent.sleep(0)
+    settle()
     ref = monitor(pid)
     assert assert_receive(("DOWN", ref, ANY, ANY, ANY), timeout=0) == ("DOWN", ref, "process",
                                                                        pid, "noproc")
@@ -54,7 +52,7 @@ def test_demonitor_with_flush_drops_a_down_already_queued():
     ref = monitor(pid)
     send(self(), "keep me")
     exit(pid, "kill")
-    gevent.sleep(0.01)
+    settle()
     assert process_info(self()).message_queue_len == 2
     demonitor(ref, flush=True)
     assert flush() == ["keep me"]
@@ -65,7 +63,7 @@ def test_monitor_by_registered_name_reports_name_and_node():
         register("watched", self())
         receive("stop")
     pid = spawn(named)
-    gevent.sleep(0)
+    settle()
     ref = monitor("watched")
     send(pid, "stop")
     down = assert_receive(("DOWN", ref, ANY, ANY, ANY))
@@ -126,7 +124,7 @@ def test_monitors_held_by_a_dead_process_are_released_from_their_targets():
         monitor(target)
         monitor(target)
     spawn(watcher)
-    gevent.sleep(0.01)
+    settle()
     assert process_info(target).monitored_by == ()
     exit(target, "kill")
 

@@ -1,8 +1,8 @@
-import gevent
 import pytest
 
 from beamish import (NameTaken, NoProc, NotRegistered, exit, receive, register, registered, self,
                      spawn, unregister, whereis)
+from beamish.testing import settle
 
 
 def idle():
@@ -33,7 +33,7 @@ def test_the_name_is_freed_when_the_process_exits():
     pid = spawn(idle)
     register("svc", pid)
     exit(pid, "kill")
-    gevent.sleep(0)
+    settle()
     assert whereis("svc") is None
     again = spawn(idle)
     register("svc", again)
@@ -42,7 +42,7 @@ def test_the_name_is_freed_when_the_process_exits():
 
 def test_registering_a_dead_pid_raises_noproc():
     dead = spawn(lambda: None)
-    gevent.sleep(0)
+    settle()
     with pytest.raises(NoProc):
         register("ghost", dead)
 

@@ -10,7 +10,8 @@ from beamish import (ANY, cancel_timer, exit, process_count, process_info, recei
                      registered, self, send, send_after, spawn, spawn_monitor,
                      start_system_monitor, stop_system_monitor)
 from beamish.core import _process
-from beamish.testing import LeakError, assert_receive, check_leaks, flush, refute_receive, snapshot
+from beamish.testing import (LeakError, assert_receive, check_leaks, eventually, flush,
+                             refute_receive, settle, snapshot)
 
 
 def test_ten_thousand_processes_spawned_and_exited_leave_the_tables_empty():
@@ -18,9 +19,8 @@ def test_ten_thousand_processes_spawned_and_exited_leave_the_tables_empty():
     done = []
     for i in range(10_000):
         spawn(done.append, i)
-    gevent.sleep(0.05)
-    while len(done) < 10_000:
-        gevent.sleep(0.01)
+    eventually(lambda: len(done) == 10_000, timeout=30)
+    settle()
     assert process_count() == base and registered() == names
     assert len(_process._pool) <= _process.POOL_MAX
 
@@ -32,7 +32,7 @@ def test_a_reused_greenlet_carries_nothing_of_its_previous_process():
     a = spawn(first, self())
     assert_receive(("first", a))
     exit(a, "kill")
-    gevent.sleep(0.01)
+    settle()
 
     def second(parent):
         send(parent, ("second", self(), receive(timeout=0, default="empty")))

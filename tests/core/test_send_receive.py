@@ -3,7 +3,7 @@ import pytest
 
 from beamish import (ANY, NotRegistered, ReceiveTimeout, receive, register, self, send, spawn,
                      spawn_link)
-from beamish.testing import assert_receive, flush, refute_receive
+from beamish.testing import assert_receive, flush, refute_receive, settle
 
 
 def test_messages_from_one_sender_arrive_in_send_order():
@@ -17,7 +17,7 @@ def test_messages_from_one_sender_arrive_in_send_order():
 
 def test_send_to_a_dead_pid_is_a_silent_noop():
     pid = spawn(lambda: None)
-    gevent.sleep(0)
+    settle()
     assert send(pid, "late") == "late"
 
 

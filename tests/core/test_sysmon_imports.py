@@ -4,10 +4,8 @@ import logging
 import sys
 import time
 
-import gevent
-
 from beamish import ANY, monitor, spawn, start_system_monitor, stop_system_monitor
-from beamish.testing import assert_receive
+from beamish.testing import assert_receive, eventually
 
 SLOW_MODULE = '''
 import time
@@ -31,10 +29,7 @@ def test_a_long_schedule_while_importing_is_not_a_warning(tmp_path, monkeypatch,
             pid = spawn(importer)
             ref = monitor(pid)
             assert_receive(("DOWN", ref, ANY, ANY, "normal"), timeout=5)
-            for _ in range(100):     # the hub's next tick reports the episode
-                if events:
-                    break
-                gevent.sleep(0.01)
+            eventually(lambda: events)     # the hub's next tick reports the episode
     finally:
         stop_system_monitor()
         sys.modules.pop(name, None)

@@ -9,9 +9,10 @@ from the receive, and so must every timer beamish arms.
 """
 import time
 
-from beamish import (ANY, CallTimeout, GenServer, NoReply, call, receive, self, send,
-                     send_after, spawn, stop)
-from beamish.testing import assert_receive
+from beamish import (ANY, CallTimeout, GenServer, NoReply, call, cancel_timer, is_alive,
+                     lowlevel, receive, register, self, send, send_after, spawn, stop,
+                     unregister)
+from beamish.testing import assert_receive, eventually
 
 TIMEOUT = 0.2
 BUSY = 0.25      # longer than TIMEOUT: a stale clock makes the timer already due
@@ -90,3 +91,41 @@ def test_a_genserver_idle_timeout_counts_from_the_callbacks_return():
     server = Silent.start(self())
     assert assert_receive(("idle_after", ANY), timeout=5)[1] >= AT_LEAST
     stop(server)
+
+
+# ------------------------------------------------ timers aimed at a dead pid
+def test_a_timer_aimed_at_a_process_is_cancelled_when_the_process_ends():
+    """erlang:send_after/3: a timer whose destination is a pid is cancelled
+    when that process exits (so a process that ends without cancelling its
+    own timers leaves none behind)."""
+
+    def owner(parent):
+        send(parent, send_after(60.0, self(), "late"))
+        receive("stop")
+
+    pid = spawn(owner, self())
+    tref = receive(ANY)
+    assert tref.active
+    assert tref in lowlevel.runtime_view().timers()
+    send(pid, "stop")
+    eventually(lambda: not tref.active)
+    assert tref not in lowlevel.runtime_view().timers()
+
+
+def test_a_timer_aimed_at_a_dead_pid_is_never_armed():
+    pid = spawn(lambda: None)
+    eventually(lambda: not is_alive(pid))
+    tref = send_after(60.0, pid, "x")
+    assert not tref.active
+
+
+def test_a_timer_aimed_at_a_name_survives_its_setter():
+    register("timer_target", self())
+    try:
+        spawn(lambda parent: send(parent, send_after(0.05, "timer_target", "hi")), self())
+        tref = receive(ANY)
+        assert_receive("hi", timeout=2)
+        assert not tref.active
+        assert not cancel_timer(tref)
+    finally:
+        unregister("timer_target")

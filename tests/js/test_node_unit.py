@@ -5,9 +5,10 @@ import subprocess
 
 import pytest
 
-from support import ROOT
+from tools.harness import ROOT
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js")
 def test_node_unit_tests_pass():
     out = subprocess.run(["node", "--test"], cwd=os.path.join(ROOT, "tests", "js"),

@@ -254,7 +254,7 @@ print(json.dumps([len(plist.rows), took, plist.cost.busy_ms, plist.cost.max_hold
 """
 
 
-@pytest.mark.parametrize("n", [10_000, 100_000])
+@pytest.mark.parametrize("n", [10_000, pytest.param(100_000, marks=pytest.mark.slow)])
 def test_listing_many_processes_holds_the_hub_only_briefly(endpoint, n, capsys):
     from gevent import subprocess
     pids = [spawn(idle) for _ in range(n)]

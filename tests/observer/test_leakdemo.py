@@ -22,6 +22,8 @@ from beamish.testing import assert_receive, refute_receive
 from tools.leakdemo._load import NaiveBackend, PubSubBackend
 from tools.leakdemo._naive import NAME as NAIVE_NAME, NaiveSubscriptions
 
+pytestmark = pytest.mark.slow
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 #: The issue's bound: the leak must be flagged this soon after the node starts.
 FLAG_WITHIN = 30.0

@@ -2,6 +2,7 @@
 node: sort, filter, window, detail view, kill with confirmation, tree."""
 import asyncio
 
+import pytest
 from textual.widgets import DataTable, Tree
 
 from beamish.observer import (HistoryPoint, MonitorRow, NodeInfo, ProcessDetail, ProcRow,
@@ -9,6 +10,8 @@ from beamish.observer import (HistoryPoint, MonitorRow, NodeInfo, ProcessDetail,
 from beamish.observer._client import ProcessList
 from beamish.observer._tui import ObserverApp, brief_call
 from beamish.observer._tui_screens import ConfirmKill, ProcessScreen, TreeScreen, format_duration
+
+pytestmark = pytest.mark.slow
 
 
 def row(pid, name, reds, mq=0, mon=0, dup=0, call="app:worker"):

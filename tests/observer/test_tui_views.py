@@ -5,6 +5,7 @@ import asyncio
 import os
 import time
 
+import pytest
 from textual.widgets import Button, DataTable, Tree
 
 from beamish.observer import MonitorRow, ProcessDetail, SocketRow, TreeNode
@@ -15,6 +16,8 @@ from beamish.observer._tui_screens import (AppsScreen, ConfirmKill, HelpScreen,
 
 from test_check import Node
 from test_tui import FakeNode, pids
+
+pytestmark = pytest.mark.slow
 
 
 class Node2(FakeNode):

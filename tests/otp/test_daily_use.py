@@ -9,7 +9,7 @@ import beamish
 from beamish import (ANY, CallExit, DynamicSupervisor, GenServer, StartError, Supervisor, call,
                      cast, monitor, process_info, self, send, start_child, stop,
                      which_children)
-from beamish.testing import assert_receive
+from beamish.testing import assert_receive, eventually, settle
 
 
 class Counter(GenServer):
@@ -49,6 +49,7 @@ def test_a_subclass_defining_dunder_init_is_refused_where_it_is_defined():
 
 @pytest.mark.parametrize("result", [("ok", {"n": 1}), ("ok", 1, 500), ("stop", "nope"),
                                     "ignore"])
+@pytest.mark.crashes_expected
 def test_init_returning_an_elixir_style_result_fails_the_start_with_a_hint(result):
     class Elixirish(GenServer):
         def init(self):
@@ -109,11 +110,8 @@ def test_an_unknown_request_crashes_the_server_which_its_supervisor_restarts(cap
             call(first, ("what", "is", "this"))
     assert isinstance(info.value.reason, beamish.UnknownRequest)
     assert "Counter has no handle_call for ('what', 'is', 'this')" in str(info.value)
-    for _ in range(200):
-        [(_, now, _)] = which_children(sup)
-        if now is not None and now != first:
-            break
-        beamish.sleep(0.01)
+    eventually(lambda: which_children(sup)[0][1] not in (None, first))
+    [(_, now, _)] = which_children(sup)
     assert now != first and call(now, "get") == 0
     _stop_sup(sup)
 
@@ -125,6 +123,7 @@ def test_self_pid_is_the_servers_own_pid_already_in_init():
     stop(pid)
 
 
+@pytest.mark.crashes_expected
 def test_pid_is_reserved():
     with pytest.raises(beamish.BadGenServer, match="reserves"):
         class HasPid(GenServer):
@@ -160,6 +159,7 @@ class Caller(GenServer):
         return call(target, "hello")
 
 
+@pytest.mark.crashes_expected
 def test_a_server_dying_of_a_failed_call_is_reported_with_its_own_call_site(caplog):
     pid = Caller.start()
     ref = monitor(pid)
@@ -174,26 +174,25 @@ def test_a_server_dying_of_a_failed_call_is_reported_with_its_own_call_site(capl
     assert "ask" in frames and "handle_cast" in frames
 
 
+@pytest.mark.crashes_expected
 def test_a_crashing_server_is_logged_once(caplog):
     pid = Counter.start()
     ref = monitor(pid)
     with caplog.at_level(logging.ERROR, logger="beamish"):
         cast(pid, "crash")
         assert_receive(("DOWN", ref, ANY, ANY, ANY), timeout=2)
-        beamish.sleep(0.05)
+        settle()
     assert len(_tracebacks_of(caplog, RuntimeError)) == 1
     assert len([r for r in caplog.records if "counter broke" in r.getMessage()]) == 1
 
 
+@pytest.mark.crashes_expected
 def test_a_supervised_crash_is_logged_once_and_the_child_id_reads_as_a_name(caplog):
     sup = Supervisor.start_link([Counter])
     [(_, first, _)] = which_children(sup)
     with caplog.at_level(logging.ERROR, logger="beamish"):
         cast(first, "crash")
-        for _ in range(200):
-            if which_children(sup)[0][1] not in (None, first):
-                break
-            beamish.sleep(0.01)
+        eventually(lambda: which_children(sup)[0][1] not in (None, first))
     assert len(_tracebacks_of(caplog, RuntimeError)) == 1
     [sup_rec] = [r for r in caplog.records if "exited with" in r.getMessage()]
     assert "child Counter " in sup_rec.getMessage() and "<class" not in sup_rec.getMessage()

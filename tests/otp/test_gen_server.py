@@ -6,7 +6,7 @@ import pytest
 from beamish import (ANY, IGNORE, CallExit, CallTimeout, GenServer, NoReply, Reply, StartError,
                      Stop, Task, call, cast, exit, is_alive, monitor, process_flag, process_info,
                      receive, reply, self, send, spawn, stop, unlink, whereis)
-from beamish.testing import assert_receive, refute_receive
+from beamish.testing import assert_receive, refute_receive, settle
 
 
 class Counter(GenServer):
@@ -116,6 +116,7 @@ def test_a_timed_out_call_raises_and_its_late_reply_never_lands():
     stop(pid)
 
 
+@pytest.mark.crashes_expected
 def test_a_server_crashing_during_a_call_makes_the_call_raise_its_reason(caplog):
     pid = start_counter(report_to=self())
     with caplog.at_level(logging.ERROR, logger="beamish"):
@@ -187,6 +188,7 @@ def test_init_ignore_makes_start_link_return_none():
     assert InitVariants.start_link("ignore") is None
 
 
+@pytest.mark.crashes_expected
 def test_init_stop_and_init_crash_are_reported_to_start_link_without_killing_the_caller():
     with pytest.raises(StartError) as info:
         InitVariants.start_link("stop")
@@ -291,6 +293,7 @@ class Failing(GenServer):
         send(self.test, ("terminated", reason))
 
 
+@pytest.mark.crashes_expected
 def test_exit_inside_a_callback_runs_terminate_and_logs(caplog):
     pid = Failing.start(self())
     ref = monitor(pid)
@@ -313,9 +316,10 @@ def test_a_clean_exit_inside_a_callback_runs_terminate_without_an_error_report(c
     assert not any("terminating" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.crashes_expected
 def test_a_failed_nested_call_runs_terminate():
     dead = spawn(lambda: None)
-    gevent.sleep(0.01)
+    settle()
     pid = Failing.start(self())
     ref = monitor(pid)
     cast(pid, ("call", dead, 1))
@@ -323,6 +327,7 @@ def test_a_failed_nested_call_runs_terminate():
     assert assert_receive(("DOWN", ref, ANY, ANY, ANY)).reason == "noproc"
 
 
+@pytest.mark.crashes_expected
 def test_a_timed_out_nested_call_runs_terminate():
     class Mute(GenServer):
         def handle_call(self, request, from_):
@@ -336,6 +341,7 @@ def test_a_timed_out_nested_call_runs_terminate():
     stop(mute)
 
 
+@pytest.mark.crashes_expected
 def test_a_timed_out_task_await_runs_terminate():
     pid = Failing.start(self())
     ref = monitor(pid)
@@ -348,7 +354,7 @@ def test_an_untrapped_exit_signal_during_a_callback_ends_the_server_without_term
     pid = Failing.start(self())
     ref = monitor(pid)
     cast(pid, "block")
-    gevent.sleep(0.01)
+    settle()
     exit(pid, "from_outside")
     assert assert_receive(("DOWN", ref, ANY, ANY, ANY)).reason == "from_outside"
     refute_receive(("terminated", ANY), timeout=0.02)

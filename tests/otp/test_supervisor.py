@@ -11,9 +11,9 @@ from beamish import (ANY, ChildSpec, DynamicSupervisor, GenServer, StartError, S
                      SupervisorError, call, cast, count_children, delete_child, exit, monitor,
                      process_count, process_flag, process_info, processes, receive,
                      restart_child, self, send, spawn, start_child, stop, terminate_child,
-                     unlink, which_children, whereis)
-from beamish import AlreadyStarted
-from beamish.testing import assert_receive, refute_receive
+                     spawn_monitor, unlink, which_children, whereis)
+from beamish import AlreadyStarted, CallExit
+from beamish.testing import assert_receive, refute_receive, settle
 
 EVENTS = "sup_events"
 
@@ -64,6 +64,7 @@ def start_sup(specs, **flags):
     return sup
 
 
+@pytest.mark.crashes_expected
 def test_one_for_one_restarts_only_the_crashed_child():
     me = self()
     sup = start_sup([Worker.spec("a", me), Worker.spec("b", me)], strategy="one_for_one")
@@ -76,6 +77,7 @@ def test_one_for_one_restarts_only_the_crashed_child():
     stop(sup)
 
 
+@pytest.mark.crashes_expected
 def test_one_for_all_restarts_every_child_in_order_after_stopping_the_others_in_reverse():
     me = self()
     sup = start_sup([Worker.spec(w, me) for w in "abc"], strategy="one_for_all")
@@ -87,6 +89,7 @@ def test_one_for_all_restarts_every_child_in_order_after_stopping_the_others_in_
     stop(sup)
 
 
+@pytest.mark.crashes_expected
 def test_rest_for_one_restarts_the_child_and_those_started_after_it():
     me = self()
     sup = start_sup([Worker.spec(w, me) for w in "abc"], strategy="rest_for_one")
@@ -108,6 +111,7 @@ def test_children_stop_in_reverse_order_when_the_supervisor_stops():
     assert [assert_receive(("stopped", ANY, ANY))[1] for _ in range(3)] == ["c", "b", "a"]
 
 
+@pytest.mark.crashes_expected
 def test_restart_intensity_reached_shuts_the_supervisor_down(caplog):
     me = self()
     sup = start_sup([Worker.spec("a", me)], max_restarts=2, max_seconds=5)
@@ -120,6 +124,7 @@ def test_restart_intensity_reached_shuts_the_supervisor_down(caplog):
     assert any("restart intensity" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.crashes_expected
 def test_intensity_escalates_through_nested_supervisors():
     me = self()
     inner_spec = ChildSpec(id="inner", start=Supervisor.start_link,
@@ -134,6 +139,7 @@ def test_intensity_escalates_through_nested_supervisors():
     assert assert_receive(("DOWN", ref, ANY, ANY, ANY), timeout=2).reason == "shutdown"
 
 
+@pytest.mark.crashes_expected
 def test_transient_children_are_not_restarted_after_a_normal_exit():
     me = self()
     sup = start_sup([Worker.spec("t", me, restart="transient")])
@@ -148,6 +154,7 @@ def test_transient_children_are_not_restarted_after_a_normal_exit():
     stop(sup)
 
 
+@pytest.mark.crashes_expected
 @pytest.mark.parametrize("strategy", ["one_for_all", "rest_for_one"])
 def test_a_temporary_sibling_stopped_by_a_restart_is_not_restarted_but_forgotten(strategy):
     me = self()
@@ -163,6 +170,7 @@ def test_a_temporary_sibling_stopped_by_a_restart_is_not_restarted_but_forgotten
     stop(sup)
 
 
+@pytest.mark.crashes_expected
 def test_temporary_children_are_never_restarted_and_are_forgotten():
     me = self()
     sup = start_sup([Worker.spec("tmp", me, restart="temporary")])
@@ -172,6 +180,7 @@ def test_temporary_children_are_never_restarted_and_are_forgotten():
     stop(sup)
 
 
+@pytest.mark.crashes_expected
 def test_a_child_that_ignores_shutdown_is_brutally_killed_after_its_timeout():
     me = self()
     sup = start_sup([Worker.spec("slow", me, shutdown=50, slow_stop=5.0),
@@ -199,6 +208,7 @@ class CrashInInit(GenServer):
         raise RuntimeError("cannot start")
 
 
+@pytest.mark.crashes_expected
 def test_a_child_whose_init_crashes_fails_the_supervisor_start_and_stops_the_others():
     me = self()
     with pytest.raises(StartError) as info:
@@ -209,6 +219,7 @@ def test_a_child_whose_init_crashes_fails_the_supervisor_start_and_stops_the_oth
     assert_receive(("stopped", "ok", "shutdown"))
 
 
+@pytest.mark.crashes_expected
 def test_a_child_that_crashes_during_shutdown_does_not_stop_the_rest():
     class Crashy(Worker):
         def terminate(self, reason):
@@ -259,6 +270,7 @@ def test_a_genserver_class_can_be_listed_directly_as_a_child():
     stop(sup)
 
 
+@pytest.mark.crashes_expected
 def test_dynamic_supervisor_starts_children_on_demand_up_to_max_children():
     me = self()
     sup = DynamicSupervisor.start(max_children=2)
@@ -289,6 +301,7 @@ class Bank(GenServer):
         return (self_pid(), self.total)
 
 
+@pytest.mark.crashes_expected
 def test_chaos_random_kills_under_load_leave_the_tree_whole_and_nothing_leaked():
     rng = random.Random(7)
     leaf_specs = lambda prefix: [ChildSpec(id=f"{prefix}{i}", start=Bank.start_link,
@@ -310,12 +323,12 @@ def test_chaos_random_kills_under_load_leave_the_tree_whole_and_nothing_leaked()
             target = names[n % len(names)]
             try:
                 replies.append((target, call(target, "deposit", timeout=1)))
-            except Exception as e:  # noqa: BLE001 - CallExit is not an Exception
-                raise AssertionError(e)
-            except BaseException:
+            except CallExit:
                 pass  # the server was killed mid-call: no reply, nothing lost
             gevent.sleep(0)
-    clients = [spawn(client, n) for n in range(6)]
+    # Monitored, not fire-and-forget: a client that fails (an unexpected
+    # error from call) ends with that reason, and the test sees it below.
+    clients = [spawn_monitor(client, n) for n in range(6)]
     kills = 0
     while time.monotonic() < stop_at:
         victims = [p for p in processes() if process_info(p) and
@@ -324,10 +337,10 @@ def test_chaos_random_kills_under_load_leave_the_tree_whole_and_nothing_leaked()
             exit(rng.choice(victims), rng.choice(["kill", "boom", "shutdown"]))
             kills += 1
         gevent.sleep(0.005)
-    gevent.sleep(0.3)
-    for c in clients:
-        exit(c, "kill")
-    gevent.sleep(0.05)
+    for pid, ref in clients:   # each ends by itself once stop_at has passed
+        down = assert_receive(("DOWN", ref, "process", pid, ANY), timeout=5)
+        assert down.reason == "normal", f"client {pid!r} failed: {down.reason!r}"
+    settle()                   # the last restarts are done
     assert kills > 50
     # the tree has exactly its specified children, every one alive
     assert [cid for cid, _, _ in which_children("chaos_root")] == ["m1", "m2", "m3"]

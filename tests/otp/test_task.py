@@ -8,7 +8,7 @@ from beamish import (ANY, BadArg, ChildSpec, DynamicSupervisor, Supervisor, Supe
                      process_flag, process_info, receive, self, send, spawn, spawn_link, stop,
                      which_children)
 from beamish.otp._task import _supervised_main
-from beamish.testing import assert_receive, flush, refute_receive
+from beamish.testing import assert_receive, flush, refute_receive, settle
 
 
 def add(a, b=0):
@@ -73,6 +73,7 @@ def test_await_timeout_raises_and_the_late_result_never_arrives():
     assert process_info(self()).monitors == ()
 
 
+@pytest.mark.crashes_expected
 def test_a_crash_kills_a_non_trapping_owner():
     def owner(test):
         send(test, ("task", Task.async_(boom)))
@@ -85,6 +86,7 @@ def test_a_crash_kills_a_non_trapping_owner():
     assert not is_alive(task.pid)
 
 
+@pytest.mark.crashes_expected
 def test_await_raises_the_tasks_reason_when_the_owner_traps_exits(trapping):
     t = Task.async_(boom)
     with pytest.raises(TaskExit) as ei:
@@ -129,6 +131,7 @@ def test_yield_returns_none_while_running_then_the_result():
     refute_receive(timeout=0.02)
 
 
+@pytest.mark.crashes_expected
 def test_yield_reports_an_exit(trapping):
     t = Task.async_(boom)
     status, reason = Task.yield_(t, timeout=1)
@@ -148,12 +151,12 @@ def test_shutdown_kills_a_task_that_ignores_shutdown():
         process_flag("trap_exit", True)
         gevent.sleep(10)
     t = Task.async_(stubborn)
-    gevent.sleep(0)
+    settle()
     # Elixir: killed for outliving the timeout is not the shutdown asked for.
     assert Task.shutdown(t, timeout=0.02) == ("exit", "killed")
     assert not is_alive(t.pid)
     t = Task.async_(stubborn)
-    gevent.sleep(0)
+    settle()
     assert Task.shutdown(t, "brutal_kill") is None
     refute_receive(timeout=0.02)
 
@@ -164,17 +167,19 @@ def test_shutdown_reports_an_end_other_than_the_one_asked_for():
         receive(("EXIT", ANY, ANY))
         exit("cleaned_up")
     t = Task.async_(obliging)
-    gevent.sleep(0)
+    settle()
     assert Task.shutdown(t) == ("exit", "cleaned_up")
     refute_receive(timeout=0.02)
 
 
+@pytest.mark.crashes_expected
 def test_shutdown_of_a_task_whose_end_was_already_seen_reports_noproc(trapping):
     t = Task.async_(boom)
     assert Task.yield_(t, timeout=1)[0] == "exit"
     assert Task.shutdown(t) == ("exit", "noproc")
 
 
+@pytest.mark.crashes_expected
 def test_shutdown_of_a_task_that_already_died_reports_its_reason(trapping):
     t = Task.async_(boom)
     wait_dead(t.pid)
@@ -185,7 +190,7 @@ def test_shutdown_of_a_task_that_already_died_reports_its_reason(trapping):
 
 def test_shutdown_returns_a_result_that_already_arrived():
     t = Task.async_(add, 2, 2)
-    gevent.sleep(0.01)
+    settle()
     assert Task.shutdown(t) == ("ok", 4)
     refute_receive(timeout=0.02)
 
@@ -205,6 +210,7 @@ def test_start_link_runs_for_side_effects():
     assert ended(pid)
 
 
+@pytest.mark.crashes_expected
 def test_a_task_child_is_temporary_under_a_supervisor():
     def once(test):
         send(test, "ran")
@@ -223,6 +229,7 @@ def test_async_nolink_returns_the_result(tasks):
     assert Task.await_(t) == 42
 
 
+@pytest.mark.crashes_expected
 def test_async_nolink_crash_does_not_kill_the_caller(tasks):
     t = TaskSupervisor.async_nolink("test_tasks", boom)
     with pytest.raises(TaskExit) as ei:

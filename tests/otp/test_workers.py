@@ -15,11 +15,10 @@ import pytest
 
 from beamish.cli import MAX_WORKERS_PER_CORE, _parser, parse_workers
 from beamish.boot._workers import describe_exit, worker_command, worker_name
-from phxclient import Client
-from support import ROOT, free_port
-from wsclient import http_request
+from tools.harness import ROOT, free_port
+from tools.harness.client import PhxClient as Client, http_request
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 STARTED = re.compile(r"worker (\d+) started: node (\S+), os pid (\d+)")
 

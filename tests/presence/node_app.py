@@ -18,7 +18,7 @@ from beamish import ChildSpec, exit, receive, spawn, spawn_link
 from beamish.presence import Presence, track
 from beamish.presence import list_tracked as tracker_list
 from beamish.pubsub import PubSub, RedisAdapter
-from beamish.pubsub._pubsub import _instances
+from beamish.lowlevel import instance
 
 PUBSUB, PRESENCE = "cluster", "presence"
 
@@ -40,7 +40,7 @@ def holder():
 
 
 def console():
-    adapter = _instances[PUBSUB].adapter
+    adapter = instance("pubsub", PUBSUB).adapter
     while not adapter.connected:
         gevent.sleep(0.01)
     out("ready")

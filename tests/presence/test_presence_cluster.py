@@ -7,9 +7,9 @@ import time
 import gevent
 import pytest
 
-from support import Node
+from tools.harness import Node
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 DOWN = 1.0
 
 

@@ -29,7 +29,7 @@ from beamish.presence.crdt import (Replica, State, get_by_topic, join, leave, me
                                    reset_delta, update)
 from beamish.presence._diffs import DiffBuffer
 from beamish.pubsub import PubSub, subscribe, unsubscribe
-from support import ROOT
+from tools.harness import ROOT
 
 JS = os.path.join(ROOT, "tests", "js")
 needs_node = pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js")
@@ -138,6 +138,7 @@ def run_history(steps):
     return runs, group(only(TOPIC, get_by_topic(b, TOPIC)))
 
 
+@pytest.mark.slow
 @needs_node
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(op, min_size=5, max_size=60))

@@ -1,6 +1,5 @@
 """Fast cluster tests: several tracker nodes in one OS process over the
 in-memory adapter, with partitions cut and healed on demand."""
-import time
 
 import gevent
 import pytest
@@ -10,6 +9,7 @@ from beamish.presence import (AlreadyTracked, NoPresence, Tracker, purge, replic
                               untrack)
 from beamish.presence import list_tracked as tracker_list, update as update_presence
 from beamish.pubsub import MemoryAdapter, MemoryCluster, PubSub
+from beamish.testing import eventually
 
 PERIOD = 0.05
 OPTS = dict(broadcast_period=PERIOD, max_silent_periods=2, down_period=0.3,
@@ -48,15 +48,6 @@ def cluster():
     for n in nodes:
         if n.tr_pid is not None:
             n.stop()
-
-
-def eventually(pred, timeout=3.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        gevent.sleep(0.02)
-    raise AssertionError("condition not reached")
 
 
 def test_presences_replicate_to_every_node(cluster):

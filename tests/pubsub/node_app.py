@@ -13,7 +13,7 @@ from gevent.fileobject import FileObjectPosix
 from beamish import ChildSpec, receive, self, send, spawn_link
 from beamish.pubsub import (HostAdapter, PubSub, RedisAdapter, broadcast, broadcast_from,
                             direct_broadcast, local_broadcast, subscribe)
-from beamish.pubsub._pubsub import _instances
+from beamish.lowlevel import instance
 
 PUBSUB = "cluster"
 
@@ -38,7 +38,7 @@ def reporter(topic):
 
 def console():
     reporters = {}
-    adapter = _instances[PUBSUB].adapter
+    adapter = instance("pubsub", PUBSUB).adapter
     while not adapter.connected:
         gevent.sleep(0.01)
     out("ready")

@@ -15,7 +15,7 @@ from beamish.pubsub import (Fastlane, HostAdapter, HostRelay, LocalAdapter, PubS
                             local_broadcast, node_name, shard_stats, subscribe, subscribers,
                             unsubscribe)
 from beamish.core._codec import register
-from beamish.testing import assert_receive, refute_receive
+from beamish.testing import assert_receive, refute_receive, settle
 
 
 @pytest.fixture(params=["local", "redis", "host"])
@@ -120,7 +120,7 @@ def test_a_dead_subscriber_is_dropped_from_every_topic(pubsub):
     a = start_subscriber(pubsub, "x", "y", "z")
     assert sum(s["pids"] for s in shard_stats(pubsub)) == 1
     exit(a, "kill")
-    gevent.sleep(0.01)
+    settle()
     assert subscribers(pubsub, "x") == [] and subscribers(pubsub, "z") == []
     assert all(s["pids"] == 0 and s["monitors"] == 0 and s["topics"] == 0
                for s in shard_stats(pubsub))
@@ -153,13 +153,14 @@ def test_subscribers_are_sharded_by_pid(pubsub):
         send(p, "stop")
 
 
+@pytest.mark.crashes_expected
 def test_a_crashed_shard_keeps_its_subscriptions_and_monitors_them_again(pubsub):
     a = start_subscriber(pubsub, "t")
     shard = shard_stats(pubsub)[a.id % 4]["shard"]
     ref = monitor(shard)
     exit(shard, "kill")
     assert_receive(("DOWN", ref, ANY, ANY, ANY))
-    gevent.sleep(0.01)
+    settle()
     stats = shard_stats(pubsub)[a.id % 4]
     assert stats["shard"] != shard and stats["monitors"] == 1
     broadcast(pubsub, "t", "still here")

@@ -9,9 +9,9 @@ import pytest
 
 from beamish import stop
 from beamish.pubsub import HostRelay
-from support import Node
+from tools.harness import Node
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
 
 @pytest.fixture
@@ -183,7 +183,7 @@ def stderr_of(node):
     """Stop ``node`` and return everything it logged."""
     node.signal(15)
     node.proc.wait(10)
-    return node.proc.stderr.read()
+    return node.stderr_text()
 
 
 def test_a_deep_term_published_on_redis_is_dropped_and_the_nodes_go_on(redis_nodes,

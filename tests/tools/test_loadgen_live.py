@@ -4,7 +4,7 @@ import pytest
 from tools.bench._servers import SECRET, ServerGroup
 from tools.loadgen import LoadGen, find_server_pids, measure
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
 
 @pytest.fixture

@@ -1,22 +1,13 @@
-"""tools.loadgen._wire: the load client's frames and messages, fed bytes, no sockets."""
+"""tools.harness.wire: the load client's frames and messages, fed bytes, no sockets."""
 import json
 import struct
 
 import pytest
 
-from tools.loadgen._coord import percentiles
-from tools.loadgen._wire import (OP_BINARY, OP_CLOSE, OP_PING, OP_TEXT, FrameReader, WireError,
-                                 client_frame, eio, parse_upgrade_response, phx, upgrade_request)
-
-
-def server_frame(payload: bytes, opcode: int = OP_TEXT, fin: bool = True) -> bytes:
-    n = len(payload)
-    b0 = (0x80 if fin else 0) | opcode
-    if n < 126:
-        return struct.pack("!BB", b0, n) + payload
-    if n < 65536:
-        return struct.pack("!BBH", b0, 126, n) + payload
-    return struct.pack("!BBQ", b0, 127, n) + payload
+from tools.harness import percentiles
+from tools.harness.wire import (OP_BINARY, OP_CLOSE, OP_PING, OP_TEXT, FrameReader, WireError,
+                                client_frame, eio, parse_upgrade_response, phx, server_frame,
+                                upgrade_request)
 
 
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 70000])

@@ -9,7 +9,7 @@ import sys
 
 from ._runner import run
 
-SUITE_MODULES = ("tools.bench.runtime", "tools.bench.scale", "tools.bench.otp", "tools.bench.pubsub", "tools.bench.presence", "tools.bench.channels")
+SUITE_MODULES = ("tools.bench.runtime", "tools.bench.scale", "tools.bench.otp", "tools.bench.pubsub", "tools.bench.presence", "tools.bench.channels", "tools.bench.dist")
 
 for _name in SUITE_MODULES:
     importlib.import_module(_name)

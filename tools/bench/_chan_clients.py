@@ -25,33 +25,18 @@ Commands on stdin, one answer line each:
 """
 from __future__ import annotations
 
-import base64
 import json
 import os
 import select
 import socket
-import struct
 import sys
 import time
+
+from tools.harness.wire import client_frame as masked, upgrade_request
 
 IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 BATCH = 200
 now = time.monotonic
-
-
-def masked(payload: bytes, opcode: int = 1) -> bytes:
-    """One masked client frame (RFC 6455 5.3)."""
-    n = len(payload)
-    if n < 126:
-        head = struct.pack("!BB", 0x80 | opcode, 0x80 | n)
-    elif n < 65536:
-        head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
-    else:
-        head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
-    key = os.urandom(4)
-    stream = (key * (n // 4 + 1))[:n]
-    body = (int.from_bytes(payload, "big") ^ int.from_bytes(stream, "big")).to_bytes(n, "big")
-    return head + key + body
 
 
 def _recv_until(sock: socket.socket, buf: bytes, marker: bytes) -> bytes:
@@ -78,12 +63,6 @@ class Clients:
         self.closed = 0
 
     # ------------------------------------------------------------ setup
-    def _upgrade_request(self) -> bytes:
-        key = base64.b64encode(os.urandom(16)).decode()
-        return (f"GET /socket/websocket?vsn=2.0.0 HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
-                f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                f"Sec-WebSocket-Version: 13\r\n\r\n").encode()
-
     def open(self, n: int, topic: str) -> tuple:
         self.topic = topic
         errors = 0
@@ -99,7 +78,8 @@ class Clients:
                 try:
                     s.bind((self.source, 0))
                     s.connect(("127.0.0.1", self.port))
-                    s.sendall(self._upgrade_request())
+                    s.sendall(upgrade_request("127.0.0.1", self.port,
+                                              "/socket/websocket?vsn=2.0.0"))
                     batch.append(s)
                 except OSError:
                     errors += 1

@@ -4,12 +4,13 @@ machinery gevent allows.
 ``python -m tools.bench._chan_floor [PORT]`` (0: any free port) runs a
 gevent ``StreamServer``; a connection is one greenlet and one socket, no
 wsproto, no h11, no processes: it reads the upgrade request, answers 101,
-then parses masked client frames itself.  ``phx_join`` adds the socket to
-its topic's list and replies ok; ``heartbeat`` replies ok; ``shout``
+then reads masked client frames with the harness's small
+:class:`~tools.harness.wire.FrameReader`.  ``phx_join`` adds the socket
+to its topic's list and replies ok; ``heartbeat`` replies ok; ``shout``
 encodes one broadcast frame and ``sendall``s it to every socket of the
 topic from the greenlet that read it (the fan-out loop with nothing
 around it).  Enough for the suite's clients, nothing more: no close
-handshake, no fragmentation, no validation.
+handshake, no validation.
 
 Commands on stdin: ``rss`` -> ``rss BYTES`` (after a full collection),
 ``stats`` -> ``stats N`` (sockets joined).  Prints ``listening PORT``.
@@ -22,50 +23,20 @@ import base64  # noqa: E402
 import gc  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
-import struct  # noqa: E402
 import sys  # noqa: E402
 
 import psutil  # noqa: E402
 from gevent.fileobject import FileObjectPosix  # noqa: E402
 from gevent.server import StreamServer  # noqa: E402
 
+from tools.harness.wire import FrameReader, server_frame  # noqa: E402
+
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 topics: dict = {}     # topic -> list of sockets
 
 
 def _frame(text: str) -> bytes:
-    data = text.encode()
-    n = len(data)
-    if n < 126:
-        return struct.pack("!BB", 0x81, n) + data
-    if n < 65536:
-        return struct.pack("!BBH", 0x81, 126, n) + data
-    return struct.pack("!BBQ", 0x81, 127, n) + data
-
-
-def _frames(buf: bytearray):
-    """Complete client frames at the start of ``buf`` (consumed): (opcode, payload)."""
-    while len(buf) >= 6:
-        b1 = buf[1] & 0x7F
-        pos = 2
-        if b1 == 126:
-            if len(buf) < 8:
-                return
-            b1, pos = struct.unpack_from("!H", buf, 2)[0], 4
-        elif b1 == 127:
-            if len(buf) < 14:
-                return
-            b1, pos = struct.unpack_from("!Q", buf, 2)[0], 10
-        end = pos + 4 + b1
-        if len(buf) < end:
-            return
-        key = bytes(buf[pos:pos + 4])
-        raw = bytes(buf[pos + 4:end])
-        stream = (key * (b1 // 4 + 1))[:b1]
-        payload = (int.from_bytes(raw, "big") ^ int.from_bytes(stream, "big")).to_bytes(b1, "big")
-        opcode = buf[0] & 0x0F
-        del buf[:end]
-        yield opcode, payload
+    return server_frame(text.encode())
 
 
 def handle(sock, _addr):
@@ -81,11 +52,12 @@ def handle(sock, _addr):
     accept = base64.b64encode(hashlib.sha1(key + _GUID).digest())
     sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                  b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")
-    inbuf = bytearray(rest)
+    reader = FrameReader(rest, masked=True)
+    chunk = b""
     joined = []
     try:
         while True:
-            for opcode, payload in _frames(inbuf):
+            for opcode, payload in reader.feed(chunk):
                 if opcode == 8:
                     return
                 join_ref, ref, topic, event, body = json.loads(payload)
@@ -107,7 +79,6 @@ def handle(sock, _addr):
             chunk = sock.recv(65536)
             if not chunk:
                 return
-            inbuf += chunk
     finally:
         for topic in joined:
             topics[topic].remove(sock)

@@ -21,10 +21,11 @@ one is printed, never an error.
 """
 from __future__ import annotations
 
-import json
 import statistics
 from dataclasses import dataclass, field
 from typing import Callable, Optional
+
+from tools.harness import fmt_value, json_line as _json_line, table
 
 __all__ = ["LOWER", "HIGHER", "Sample", "System", "Bench", "Check", "CheckResult", "Suite",
            "register", "suites", "summarize", "format_table", "fmt_value", "json_line",
@@ -207,20 +208,6 @@ def summarize(suite: Suite, bench: Bench, outs: dict, quick: bool) -> list:
 
 
 # -------------------------------------------------------------- printing
-def fmt_value(v: Optional[float]) -> str:
-    """3 significant digits, thousands separators past 1,000."""
-    if v is None:
-        return "-"
-    a = abs(v)
-    if a >= 1000:
-        return f"{v:,.0f}"
-    if a >= 100:
-        return f"{v:.0f}"
-    if a >= 10:
-        return f"{v:.1f}"
-    return f"{v:.2f}"
-
-
 def _params_text(params: dict) -> str:
     return " ".join(f"{k}={v:,}" if isinstance(v, int) else f"{k}={v}" for k, v in params.items())
 
@@ -254,20 +241,14 @@ def format_table(suite: Suite, rows: list, checks: list, quick: bool, runs: int)
         for extra_title in titles[len(lines):]:
             body.append([extra_title] + [""] * 7)
         body.append(None)
-    widths = [max(len(hdr[i]), *(len(r[i]) for r in body if r is not None)) for i in range(8)]
-    right = {2, 4, 7}
-
-    def line(cells):
-        return "  ".join(c.rjust(widths[i]) if i in right else c.ljust(widths[i])
-                         for i, c in enumerate(cells)).rstrip()
+    if body and body[-1] is None:
+        body.pop()
     out = [f"== {suite.name}: {suite.title} ==",
            f"median of {runs} run{'s' if runs != 1 else ''}, each measurement in a fresh process"
            f"{' (--quick: small N)' if quick else ''}.",
            "ratio = beamish / reference floor (*), or x ^ = side value / the row above; "
-           "spread = max/min over runs; a target ending in x is on the ratio.",
-           line(hdr), line(["-" * w for w in widths])]
-    for r in body[:-1] if body and body[-1] is None else body:
-        out.append("" if r is None else line(r))
+           "spread = max/min over runs; a target ending in x is on the ratio."]
+    out += table(hdr, body, right={2, 4, 7})
     starved = [f"{r['bench']}/{r['system']}" for r in rows
                if r.get("cpu_share_min") is not None and r["cpu_share_min"] < STARVED]
     if starved:
@@ -283,4 +264,4 @@ def format_table(suite: Suite, rows: list, checks: list, quick: bool, runs: int)
 
 def json_line(doc: dict) -> str:
     """The one line scripts grep for: ``BENCH_JSON`` and compact JSON."""
-    return JSON_PREFIX + json.dumps(doc, separators=(",", ":"))
+    return _json_line(JSON_PREFIX, doc)

@@ -27,12 +27,13 @@ import time
 from importlib import metadata
 from typing import Optional
 
+from tools.harness import ROOT as _ROOT
+
 from ._report import Sample, Suite, fmt_value, format_table, json_line, suites, summarize
 
 __all__ = ["child_main", "run"]
 
 RESULT_PREFIX = "BENCH_RESULT "
-_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 # ------------------------------------------------------------ child side

@@ -19,44 +19,31 @@ from __future__ import annotations
 
 import functools
 import os
-import resource
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from typing import List, Optional
 
-__all__ = ["ServerGroup", "free_port", "workers_supported", "SECRET"]
+from tools.harness import (BEAMISH, ROOT, HarnessError, RedisServer, free_port, raise_nofile,
+                           wait_port)
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-_BEAMISH = os.path.join(os.path.dirname(sys.executable), "beamish")
+__all__ = ["ServerGroup", "workers_supported", "SECRET"]
+
 #: The benchmark's token secret (tokens are signed by the load processes).
 SECRET = "scale-benchmark-secret-0123456789abcdef"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @functools.lru_cache(maxsize=None)
 def workers_supported() -> bool:
     """Whether ``beamish run`` takes ``--workers`` (another change adds it)."""
     try:
-        out = subprocess.run([_BEAMISH, "run", "--help"], capture_output=True, text=True,
-                             timeout=30, cwd=_ROOT).stdout
+        out = subprocess.run(BEAMISH + ["--help"], capture_output=True, text=True,
+                             timeout=30, cwd=ROOT).stdout
     except (OSError, subprocess.TimeoutExpired):
         return False
     return "--workers" in out
-
-
-def _raise_nofile() -> None:   # in the child, before exec: what any user may do
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 class ServerGroup:
@@ -68,7 +55,7 @@ class ServerGroup:
         self.kind, self.n, self.app = kind, max(1, processes), app
         self.port = free_port()
         self.procs: List[subprocess.Popen] = []
-        self.redis: Optional[subprocess.Popen] = None
+        self.redis: Optional[RedisServer] = None
         self.log_dir = tempfile.mkdtemp(prefix=f"scale-{kind}-")
         self.mode = ""
         self._log = log or (lambda m: None)
@@ -76,24 +63,21 @@ class ServerGroup:
     # ------------------------------------------------------------ start
     def _spawn(self, cmd: list, name: str) -> subprocess.Popen:
         f = open(os.path.join(self.log_dir, name + ".log"), "wb")
-        p = subprocess.Popen(cmd, cwd=_ROOT, stdout=f, stderr=subprocess.STDOUT,
+        p = subprocess.Popen(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT,
                              stdin=subprocess.DEVNULL, start_new_session=True,
-                             preexec_fn=_raise_nofile)
+                             preexec_fn=raise_nofile)
         f.close()
         return p
 
     def _start_redis(self) -> str:
-        port = free_port()
-        self.redis = self._spawn(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                                  "--save", "", "--appendonly", "no",
-                                  "--client-output-buffer-limit", "pubsub 0 0 0"], "redis")
-        self._wait_port(port, 20)
-        return f"redis://127.0.0.1:{port}"
+        self.redis = RedisServer(["--client-output-buffer-limit", "pubsub 0 0 0"],
+                                 dir=self.log_dir).start(20)
+        return self.redis.url
 
     def start(self, timeout: float = 60.0) -> "ServerGroup":
         common = ["--port", str(self.port), "--secret", SECRET]
         if self.kind == "beamish":
-            base = [_BEAMISH, "run", "--log-level", "WARNING"]
+            base = BEAMISH + ["--log-level", "WARNING"]
             if self.n > 1 and workers_supported():
                 self.mode = f"--workers {self.n}"
                 self.procs.append(self._spawn(base + ["--workers", str(self.n), self.app]
@@ -127,20 +111,10 @@ class ServerGroup:
                   f"(pids {self.root_pids()})")
         return self
 
-    def _wait_port(self, port: int, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"nothing listens on port {port} after {timeout:.0f} s")
-
     def _ready_lines(self) -> int:
         n = 0
         for name in os.listdir(self.log_dir):
-            if name.startswith("redis"):
+            if not name.endswith(".log"):
                 continue
             with open(os.path.join(self.log_dir, name), "rb") as f:
                 data = f.read()
@@ -153,14 +127,14 @@ class ServerGroup:
         while time.monotonic() < deadline:
             dead = [p for p in self.procs if p.poll() is not None]
             if dead:
-                raise RuntimeError(f"{self.kind} server exited with {dead[0].returncode}: "
+                raise HarnessError(f"{self.kind} server exited with {dead[0].returncode}: "
                                    f"{self.log_tail()}")
             if self._ready_lines() >= want:
-                self._wait_port(self.port, 10)
+                wait_port(self.port, 10)
                 time.sleep(1.0)
                 return
             time.sleep(0.2)
-        raise RuntimeError(f"{self.kind} server not ready after {timeout:.0f} s: {self.log_tail()}")
+        raise HarnessError(f"{self.kind} server not ready after {timeout:.0f} s: {self.log_tail()}")
 
     # ------------------------------------------------------------ facts
     def root_pids(self) -> list:
@@ -175,7 +149,7 @@ class ServerGroup:
 
     def log_tail(self, n: int = 6) -> str:
         lines = []
-        for name in sorted(os.listdir(self.log_dir)):
+        for name in sorted(n for n in os.listdir(self.log_dir) if n.endswith(".log")):
             with open(os.path.join(self.log_dir, name), "rb") as f:
                 lines += [f"{name}: {ln}" for ln in
                           f.read().decode(errors="replace").strip().splitlines()[-n:]]
@@ -183,7 +157,7 @@ class ServerGroup:
 
     # ------------------------------------------------------------- stop
     def stop(self) -> None:
-        procs = self.procs + ([self.redis] if self.redis else [])
+        procs = self.procs
         for p in procs:
             if p.poll() is None:
                 try:
@@ -200,6 +174,8 @@ class ServerGroup:
                 except ProcessLookupError:
                     pass
                 p.wait(5)
+        if self.redis is not None:
+            self.redis.close()
         self.procs, self.redis = [], None
 
     def __enter__(self) -> "ServerGroup":

@@ -46,7 +46,8 @@ import time
 from beamish.channels import Broadcast, Message, MsgpackSerializer, V2JSONSerializer
 from beamish.channels._transport import encode_frame
 
-from ._lineproc import BEAMISH, LineProc
+from tools.harness import HarnessError, LineProc, Node, ProcError
+
 from ._report import LOWER, Bench, Sample, Suite, System, register
 from ._runner import child_main
 
@@ -58,11 +59,10 @@ TOPIC = "room:lobby"
 # ---------------------------------------------------------------- sessions
 def _start_server(kind: str, log_dir: str) -> tuple:
     if kind == "beamish":
-        cmd = BEAMISH + ["tools.bench._chan_server", "--name", "chanbench@127.0.0.1",
-                         "--log-level", "WARNING", "--no-control"]
+        srv = Node("tools.bench._chan_server", "--no-control", name="chanbench@127.0.0.1",
+                   log_dir=log_dir)
     else:
-        cmd = [sys.executable, "-m", "tools.bench._chan_floor"]
-    srv = LineProc(cmd, f"chan-server-{kind}", log_dir)
+        srv = LineProc([sys.executable, "-m", "tools.bench._chan_floor"], "chan-floor", log_dir)
     try:
         port = int(srv.expect("listening ", 60).split()[1])
     except Exception:
@@ -86,7 +86,7 @@ def _broadcast(workers: list, k: int, timeout: float) -> tuple:
     for w in workers:
         try:
             words = w.expect(prefix, max(0.1, deadline - time.monotonic()))[len(prefix):].split()
-        except RuntimeError:    # not every copy arrived: what did?
+        except ProcError:       # not every copy arrived: what did?
             words = w.ask(f"report {k}", prefix, 30)
         times += [float(t) - t0 for t in words[1:]]
     return sorted(times)
@@ -105,7 +105,7 @@ def _session(kind: str, sockets: int, tries: int, per_process: int) -> Sample:
             w.expect("ready", 30)
         total, errors, _ = workers[0].ask(f"open {WARMUP} {TOPIC}", "opened ", 60)
         if int(errors):
-            raise RuntimeError(f"warm-up: {errors} sockets failed to join")
+            raise HarnessError(f"warm-up: {errors} sockets failed to join")
         base = int(srv.ask("rss", "rss ", 60)[0])
         shares = [sockets // nproc + (1 if i < sockets % nproc else 0) for i in range(nproc)]
         t0 = time.monotonic()
@@ -116,12 +116,12 @@ def _session(kind: str, sockets: int, tries: int, per_process: int) -> Sample:
         errors = sum(int(o[1]) for o in opened)
         held = sum(int(o[0]) for o in opened) - WARMUP
         if errors or held != sockets:
-            raise RuntimeError(f"{errors} of {sockets} sockets failed to join")
+            raise HarnessError(f"{errors} of {sockets} sockets failed to join")
         time.sleep(2.0)
         rss = int(srv.ask("rss", "rss ", 60)[0])
         joined = int(srv.ask("stats", "stats ", 30)[0])
         if joined != sockets + WARMUP:
-            raise RuntimeError(f"the server holds {joined} joined sockets, not {sockets + WARMUP}")
+            raise HarnessError(f"the server holds {joined} joined sockets, not {sockets + WARMUP}")
         # every socket speaks once, so no idle timeout fires during long sessions
         _ask_all(workers, "hb", "hb ", 60)
         time.sleep(1.0)
@@ -135,7 +135,7 @@ def _session(kind: str, sockets: int, tries: int, per_process: int) -> Sample:
                 firsts.append(times[0])
             time.sleep(0.5)
         if missing:
-            raise RuntimeError(f"{missing} broadcast copies never arrived over {tries} tries")
+            raise HarnessError(f"{missing} broadcast copies never arrived over {tries} tries")
         ms = 1e3
         return Sample((rss - base) / sockets, {
             "server RSS": (rss / (1 << 20), "MiB"),

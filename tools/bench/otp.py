@@ -37,6 +37,8 @@ from beamish import (ANY, ChildSpec, ExitMsg, GenServer, Supervisor, call, cast,
                      exit, process_flag, receive, register, send, spawn, spawn_link)
 from beamish import self as self_pid
 
+from tools.harness import percentiles
+
 from . import _floors as F
 from ._floors import Mailbox, now
 from ._report import HIGHER, LOWER, Bench, Sample, Suite, System, register as register_suite
@@ -180,9 +182,8 @@ class Worker(GenServer):
 
 
 def _latencies(lat: list) -> Sample:
-    us = sorted(x * 1e6 for x in lat)
-    p99 = us[min(len(us) - 1, int(0.99 * len(us)))]
-    return Sample(statistics.median(us), {"p99": (p99, "us"),
+    us = [x * 1e6 for x in lat]
+    return Sample(statistics.median(us), {"p99": (percentiles(us)["p99"], "us"),
                                           "mean": (statistics.fmean(us), "us")})
 
 

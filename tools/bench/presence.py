@@ -66,7 +66,8 @@ from beamish.lowlevel import decode_term as decode, encode_term as encode
 from beamish.presence.crdt import (State, clocks, extract, join, leave, merge, new_replica,
                                    replica_up, reset_delta, update)
 
-from ._lineproc import BEAMISH, LineProc, Redis
+from tools.harness import HarnessError, Node, RedisServer
+
 from ._report import LOWER, Bench, Sample, Suite, System, register
 from ._runner import child_main
 
@@ -83,18 +84,15 @@ class _Cluster:
     def __init__(self, period: float, down: float, silent: int, log_dir: str,
                  trace: bool = False) -> None:
         self.period = period
-        self.redis = Redis(log_dir)
+        self.redis = RedisServer(dir=log_dir).start()
         self.nodes: list = []
         try:
             for i in range(NODES):
-                self.nodes.append(LineProc(
-                    BEAMISH + ["tools.bench._presence_node", "--name", f"pres{i}@bench",
-                               "--log-level", "WARNING", "--no-control",
-                               "--redis", self.redis.url, "--period", str(period),
-                               "--down", str(down), "--silent", str(silent),
-                               "--permdown", str(max(120.0, 20 * down))]
-                    + (["--trace"] if trace else []),
-                    f"presence-node{i}", log_dir, env={"PYTHONHASHSEED": "0"}))
+                self.nodes.append(Node(
+                    "tools.bench._presence_node", "--no-control", "--redis", self.redis.url,
+                    "--period", str(period), "--down", str(down), "--silent", str(silent),
+                    "--permdown", str(max(120.0, 20 * down)), *(["--trace"] if trace else []),
+                    name=f"pres{i}@bench", log_dir=log_dir, env={"PYTHONHASHSEED": "0"}))
             for n in self.nodes:
                 n.expect("ready", 60)
         except BaseException:
@@ -127,13 +125,13 @@ class _Cluster:
             else:
                 since = last = None
             if now() > deadline:
-                raise RuntimeError(f"{what}: not reached within {timeout:g} s; statuses {st}")
+                raise HarnessError(f"{what}: not reached within {timeout:g} s; statuses {st}")
             time.sleep(0.05)
 
     def stop(self) -> None:
         for n in self.nodes:
             n.stop()
-        self.redis.stop()
+        self.redis.close()
 
 
 def _same(st: list, count: int) -> bool:
@@ -156,7 +154,7 @@ def _check_lists(c: _Cluster, presences: int, topics: int, what: str) -> int:
                 and st[0][1] == full[0][1]:
             return flaps
         flaps += 1
-    raise RuntimeError(f"{what}: the nodes' full lists differ: {full}")
+    raise HarnessError(f"{what}: the nodes' full lists differ: {full}")
 
 
 def _partition(c: _Cluster, j: int, shares: list, presences: int, topics: int,
@@ -182,10 +180,10 @@ def _partition(c: _Cluster, j: int, shares: list, presences: int, topics: int,
             n.send(f"untrack {k}")
         for n in others:
             n.expect("untracked", 120)
-        for n in others:
+        for i, n in enumerate(others):
             n.send(f"spawn {k}")
             n.expect("spawned", 120)
-            n.send(f"track q{j}{n.name[-1]}_ {topics}")
+            n.send(f"track q{j}{i}_ {topics}")
         for n in others:
             n.expect("tracked ", 120)
         c.wait(lambda st: _same(st, rest), 60, "the two running nodes agreeing",

@@ -40,9 +40,7 @@ from __future__ import annotations
 
 import gc
 import json
-import os
 import statistics
-import subprocess
 import sys
 import uuid
 from functools import partial
@@ -54,6 +52,8 @@ from beamish import receive, send, spawn
 from beamish import self as self_pid
 from beamish.pubsub import PubSub, broadcast, shard_stats, subscribe, unsubscribe
 
+from tools.harness import HarnessError, LineProc, RedisServer, percentiles
+
 from ._floors import Mailbox, now, rss, settle
 from ._report import HIGHER, LOWER, Bench, Sample, Suite, System, register
 from ._runner import child_main
@@ -62,7 +62,6 @@ TARGETS = {"fanout": 1 / 1.3, "subscribe": 1.2}   # ratios to the reference row
 PS = "bench"
 TOPIC = "room:hot"
 POOL_SIZE = 1           # PubSub's default, as Phoenix's
-_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _start() -> None:
@@ -259,44 +258,25 @@ def dict_memory(n: int) -> float:
 
 # ------------------------------------------------------------------ redis
 def _cross_node(msgs: int, mode: str, warmup: int = 100) -> Sample:
-    from tests.support import RedisServer
-    server = RedisServer()
-    server.start()
-    channel = f"beamish:bench:{uuid.uuid4().hex[:8]}"
+    server = RedisServer().start()
     cmd = [sys.executable, "-m", "tools.bench._redis_nodes"]
-    args = [mode, server.url, channel, str(msgs), str(warmup)]
+    args = [mode, server.url, f"beamish:bench:{uuid.uuid4().hex[:8]}", str(msgs), str(warmup)]
     procs = []
     try:
-        recv = subprocess.Popen(cmd + ["recv"] + args, cwd=_ROOT, stdout=subprocess.PIPE,
-                                text=True)
-        procs.append(recv)
-        line = recv.stdout.readline()
-        if line.strip() != "READY":
-            raise RuntimeError(f"receiver node did not start: {line!r}")
-        sender = subprocess.Popen(cmd + ["send"] + args, cwd=_ROOT, stdout=subprocess.PIPE,
-                                  text=True)
-        procs.append(sender)
-        out_s, _ = sender.communicate(timeout=300)
-        out_r, _ = recv.communicate(timeout=60)
+        procs.append(LineProc(cmd + ["recv"] + args, "redis-recv"))
+        procs[0].expect("READY", 60)
+        procs.append(LineProc(cmd + ["send"] + args, "redis-send"))
+        rtt = json.loads(procs[1].expect("RESULT ", 300)[7:])["rtt"]
+        oneway = json.loads(procs[0].expect("RESULT ", 60)[7:])["oneway"]
     finally:
         for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        server.stop()
-
-    def result(out: str, key: str) -> list:
-        for ln in out.splitlines():
-            if ln.startswith("RESULT "):
-                return sorted(x * 1e6 for x in json.loads(ln[7:])[key])
-        raise RuntimeError(f"a node gave no result: {out[-300:]!r}")
-    oneway, rtt = result(out_r, "oneway"), result(out_s, "rtt")
-    assert len(oneway) == msgs, (len(oneway), msgs)
-
-    def pct(xs: list, q: float) -> float:
-        return xs[min(len(xs) - 1, int(q * len(xs)))]
-    return Sample(pct(oneway, 0.5), {"p99": (pct(oneway, 0.99), "us"),
-                                     "round trip p50": (pct(rtt, 0.5), "us")}, waits=True)
+            p.stop()
+        server.close()
+    if len(oneway) != msgs:
+        raise HarnessError(f"{len(oneway)} of {msgs} pings arrived")
+    ow, rt = percentiles(x * 1e6 for x in oneway), percentiles(x * 1e6 for x in rtt)
+    return Sample(ow["p50"], {"p99": (ow["p99"], "us"), "round trip p50": (rt["p50"], "us")},
+                  waits=True)
 
 
 def beamish_redis(msgs: int) -> Sample:

@@ -55,6 +55,7 @@ from typing import Optional
 
 import psutil
 
+from tools.harness import HarnessError
 from tools.loadgen import LoadGen, LoadGenError, measure
 
 from ._report import (HIGHER, LOWER, Bench, Suite, System, format_table, json_line,
@@ -248,7 +249,7 @@ def held_session(system: str, cfg: dict, log) -> list:
             if not rec["reached"] or not srv.alive():
                 log(f"# {system}: held only {held:,} of {n:,}; not going further")
                 break
-    except (LoadGenError, RuntimeError, ValueError) as e:
+    except (HarnessError, LoadGenError, ValueError) as e:
         log(f"# {system}: session failed: {e}")
         records.append({"system": system, "error": str(e)})
     finally:
@@ -287,7 +288,7 @@ def rate_session(cfg: dict, log) -> dict:
             time.sleep(2.0)
             if not ok and i > 0 and not steps[-2]["ok"]:
                 break
-    except (LoadGenError, RuntimeError, ValueError) as e:
+    except (HarnessError, LoadGenError, ValueError) as e:
         log(f"# rate: session failed: {e}")
         return {"steps": steps, "error": str(e), "server_mode": srv.mode}
     finally:
@@ -316,7 +317,7 @@ def presence_session(cfg: dict, log) -> dict:
                 "join_diff": res.join_diff, "leave_diff": res.leave_diff, "watchers": res.watchers,
                 "complete_joins": res.complete_joins, "complete_leaves": res.complete_leaves,
                 "errors": res.errors, "server_mode": srv.mode}
-    except (LoadGenError, RuntimeError, ValueError) as e:
+    except (HarnessError, LoadGenError, ValueError) as e:
         log(f"# presence: session failed: {e}")
         return {"error": str(e), "server_mode": srv.mode}
     finally:

@@ -19,7 +19,9 @@ import json
 import sys
 import time
 
-from ._coord import MAX_CLIENTS, LoadGen, LoadGenError, as_dict
+from tools.harness import HarnessError
+
+from ._coord import MAX_CLIENTS, LoadGen, as_dict
 from ._server import find_server_pids, measure, server_tree
 
 MAX_DURATION = 3600.0
@@ -124,7 +126,7 @@ def main(argv=None) -> int:
         print("\n".join(f"{a.ljust(w)}  {b}" for a, b in rows))
         if stats["errors"] or opened.joined < args.clients:
             rc = 1
-    except (LoadGenError, ValueError) as e:
+    except (HarnessError, ValueError) as e:
         report["error"] = str(e)
         print(f"loadgen: {e}", file=sys.stderr)
         rc = 2

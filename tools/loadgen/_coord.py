@@ -18,10 +18,7 @@ import ipaddress
 import json
 import math
 import os
-import select
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,29 +26,17 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import List, Optional
 
-__all__ = ["LoadGen", "OpenResult", "BroadcastResult", "ChurnResult", "percentiles",
-           "MAX_CLIENTS", "MAX_WORKERS", "LoadGenError"]
+from tools.harness import HarnessError, LineProc, percentiles
+
+__all__ = ["LoadGen", "OpenResult", "BroadcastResult", "ChurnResult", "MAX_CLIENTS",
+           "MAX_WORKERS", "LoadGenError"]
 
 MAX_CLIENTS = 250_000
 MAX_WORKERS = 32
-_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-class LoadGenError(RuntimeError):
+class LoadGenError(HarnessError):
     """A worker died, answered out of turn, or did not answer in time."""
-
-
-def percentiles(xs: List[float], qs=(0.5, 0.99)) -> dict:
-    """Nearest-rank percentiles plus max and count (``None`` when empty)."""
-    if not xs:
-        return {"n": 0, **{f"p{int(q * 100)}": None for q in qs}, "max": None}
-    s = sorted(xs)
-    n = len(s)
-    out = {"n": n}
-    for q in qs:
-        out[f"p{int(round(q * 100))}"] = s[max(0, min(n - 1, math.ceil(q * n) - 1))]
-    out["max"] = s[-1]
-    return out
 
 
 @dataclass
@@ -94,62 +79,22 @@ def _check_loopback(host: str) -> str:
     return addr
 
 
-class _Proc:
+class _Proc(LineProc):
+    """One worker process: one JSON command line in, one JSON answer line out."""
+
     def __init__(self, index: int, cfg: dict, log_dir: str) -> None:
-        self.index = index
-        self.capacity = cfg["capacity"]
-        self.live = 0
-        self.err_path = os.path.join(log_dir, f"worker{index}.err")
-        self._err = open(self.err_path, "wb")
-        self.p = subprocess.Popen([sys.executable, "-m", "tools.loadgen._worker", json.dumps(cfg)],
-                                  cwd=_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=self._err, start_new_session=True)
-        self._buf = b""
+        super().__init__([sys.executable, "-m", "tools.loadgen._worker", json.dumps(cfg)],
+                         f"worker{index}", log_dir)
+        self.index, self.capacity, self.live = index, cfg["capacity"], 0
 
-    def send(self, cmd: str, **kw) -> None:
-        try:
-            self.p.stdin.write(json.dumps({"cmd": cmd, **kw}).encode() + b"\n")
-            self.p.stdin.flush()
-        except BrokenPipeError:
-            raise LoadGenError(f"worker {self.index} is gone: {self.stderr_tail()}") from None
+    def command(self, cmd: str, **kw) -> None:
+        self.send(json.dumps({"cmd": cmd, **kw}))
 
-    def recv(self, timeout: float) -> dict:
-        deadline = time.monotonic() + timeout
-        fd = self.p.stdout.fileno()
-        while b"\n" not in self._buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise LoadGenError(f"worker {self.index} did not answer within {timeout:.0f} s")
-            r, _, _ = select.select([fd], [], [], left)
-            if r:
-                chunk = os.read(fd, 1 << 20)
-                if not chunk:
-                    raise LoadGenError(f"worker {self.index} exited: {self.stderr_tail()}")
-                self._buf += chunk
-        line, self._buf = self._buf.split(b"\n", 1)
-        doc = json.loads(line)
+    def answer(self, timeout: float) -> dict:
+        doc = json.loads(self.expect("{", timeout))
         if doc.get("ev") == "error":
             raise LoadGenError(f"worker {self.index}: {doc['cmd']} failed: {doc['error']}")
         return doc
-
-    def stderr_tail(self) -> str:
-        try:
-            with open(self.err_path, "rb") as f:
-                return " | ".join(f.read().decode(errors="replace").strip().splitlines()[-5:])
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        if self.p.poll() is None:
-            try:
-                self.send("quit")
-                self.p.wait(5)
-            except (LoadGenError, subprocess.TimeoutExpired, OSError):
-                pass
-        if self.p.poll() is None:
-            os.killpg(self.p.pid, signal.SIGKILL)
-            self.p.wait(5)
-        self._err.close()
 
 
 class LoadGen:
@@ -206,7 +151,7 @@ class LoadGen:
         cfg = dict(self.base_cfg, index=w, sources=self._sources(w),
                    prefix=f"lg{self.run_id}w{w}-")
         p = _Proc(w, cfg, self.log_dir)
-        p.recv(30)  # "ready"
+        p.answer(30)  # "ready"
         self.procs.append(p)
         return p
 
@@ -221,9 +166,9 @@ class LoadGen:
 
     def _all(self, procs, cmd: str, wait: float, per_proc_kw=None, **kw) -> list:
         for i, p in enumerate(procs):
-            p.send(cmd, **(per_proc_kw[i] if per_proc_kw else kw))
+            p.command(cmd, **(per_proc_kw[i] if per_proc_kw else kw))
         deadline = time.monotonic() + wait
-        return [p.recv(max(1.0, deadline - time.monotonic())) for p in procs]
+        return [p.answer(max(1.0, deadline - time.monotonic())) for p in procs]
 
     # ----------------------------------------------------------- actions
     def open(self, n: int, rate: float, *, workers: Optional[int] = None,
@@ -300,8 +245,8 @@ class LoadGen:
         poster = next((p for p in procs if p.live), None)
         if poster is None:
             raise LoadGenError("no live client left to post the broadcast")
-        poster.send("post", marker=marker)
-        posted = poster.recv(30)
+        poster.command("post", marker=marker)
+        posted = poster.answer(30)
         if posted.get("t0") is None:
             raise LoadGenError(posted.get("error", "post failed"))
         t0 = posted["t0"]
@@ -356,7 +301,7 @@ class LoadGen:
                 tot["errors"][k] = tot["errors"].get(k, 0) + v
             for k, v in o["close_codes"].items():
                 tot["close_codes"][k] = tot["close_codes"].get(k, 0) + v
-        tot["workers"] = [{"pid": p.p.pid, "live": o["live"], "cpu": o["cpu"],
+        tot["workers"] = [{"pid": p.pid, "live": o["live"], "cpu": o["cpu"],
                            "maxrss_kb": o["maxrss_kb"]} for p, o in zip(self.procs, outs)]
         return tot
 

@@ -44,8 +44,10 @@ import gevent  # noqa: E402
 from gevent.event import Event  # noqa: E402
 from gevent.fileobject import FileObject  # noqa: E402
 
-from ._wire import (OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, FrameReader, WireError,  # noqa: E402
-                    client_frame, eio, parse_upgrade_response, phx, upgrade_request)
+from tools.harness import raise_nofile  # noqa: E402
+from tools.harness.wire import (OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, FrameReader,  # noqa: E402
+                                WireError, client_frame, eio, parse_upgrade_response, phx,
+                                upgrade_request)
 
 IP_BIND_ADDRESS_NO_PORT = getattr(_socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 now = time.monotonic
@@ -490,14 +492,8 @@ def _r(xs: list, nd: int = 5) -> list:
     return [round(x, nd) for x in xs]
 
 
-def _raise_nofile() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
 def main() -> None:
-    _raise_nofile()
+    raise_nofile()
     cfg = json.loads(sys.argv[1])
     w = Worker(cfg)
     stdin = FileObject(sys.stdin.fileno(), "rb")

@@ -5,7 +5,11 @@
 // Elements the browser tests rely on (each id is also its data-testid):
 //   #name, #login      the name form; #login fetches a token, connects and joins #room
 //   #room, #join       the room to be in (default "lobby"); #join switches rooms later
-//   #messages          li.message[data-user=NAME] > .user, .body, .at (oldest first)
+//   #messages          li.message[data-user=NAME] > .user, .body, .at (oldest first): the
+//                      messages the server has taken.  What this page sends shows at once as
+//                      li.outgoing[data-state=pending]; if the server refuses it, it stays as
+//                      li.outgoing[data-state=refused] with its own .note (the reason) and a
+//                      .retry button
 //   #body, #send       the message form
 //   #online            li.user[data-user=NAME][data-count=TABS][data-status=online|away|typing]
 //   #online-count      how many users are online
@@ -139,14 +143,27 @@ function send() {
   const { channel } = session;
   if (!channel) { showError("join a room first"); return; }
   const body = $("body").value;
+  if (body.trim() === "") { push(channel, body, null); return; }   // the server says why
+  $("body").value = "";
+  setTyping(false);
+  push(channel, body, addPending(body));
+}
+
+/**
+ * Push one message.  `pending` is its li (null for a blank one): it goes
+ * when the server accepts the message (whose broadcast is on screen by
+ * then), and when the server refuses it, it stays, marked with the reason,
+ * so each refused message says so beside itself.
+ */
+function push(channel, body, pending) {
+  const refused = (reason) => {
+    showError(reason);
+    if (pending) markRefused(pending, reason, () => { pending.remove(); push(channel, body, addPending(body)); });
+  };
   channel.push("new_msg", { body })
-    .receive("ok", () => {
-      if ($("body").value === body) $("body").value = "";
-      showError("");
-      setTyping(false);
-    })
-    .receive("error", ({ reason = "not sent" } = {}) => showError(reason))
-    .receive("timeout", () => showError("not sent: the server did not answer"));
+    .receive("ok", () => { pending?.remove(); showError(""); })
+    .receive("error", ({ reason = "not sent" } = {}) => refused(reason))
+    .receive("timeout", () => refused("not sent: the server did not answer"));
 }
 
 // ---- status: online, away (tab hidden), typing ----------------------------
@@ -203,12 +220,15 @@ function hue(name) {
   return h;
 }
 
+/** Is the message list scrolled to (near) its end? */
+function atBottom(list) { return list.scrollHeight - list.scrollTop - list.clientHeight < 40; }
+
 function addMessage({ user, body, at }) {
   const key = `${at}\n${user}\n${body}`;
   if (session.shown.has(key)) return;
   session.shown.add(key);
   const list = $("messages");
-  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  const follow = atBottom(list);
   const li = element("li", { className: "message", dataset: { user, at: String(at) } });
   li.classList.toggle("mine", user === session.name);
   const when = typeof at === "number" ? new Date(at) : null;
@@ -222,7 +242,29 @@ function addMessage({ user, body, at }) {
   let next = null;
   for (let prev = list.lastElementChild; prev && Number(prev.dataset.at) > at; prev = prev.previousElementSibling) next = prev;
   list.insertBefore(li, next);
-  if (atBottom || user === session.name) list.scrollTop = list.scrollHeight;
+  if (follow || user === session.name) list.scrollTop = list.scrollHeight;
+}
+
+/** Show a message of ours before the server has taken it (its time: now, by our clock). */
+function addPending(body) {
+  const list = $("messages");
+  const li = element("li", { className: "outgoing mine",
+                             dataset: { user: session.name, at: String(Date.now()), state: "pending" } });
+  li.append(element("span", { className: "user", textContent: session.name, style: `--hue: ${hue(session.name)}` }),
+            element("span", { className: "body", textContent: body.trim() }));
+  list.append(li);
+  list.scrollTop = list.scrollHeight;
+  return li;
+}
+
+function markRefused(li, reason, retry) {
+  li.dataset.state = "refused";
+  const button = element("button", { className: "retry", type: "button", textContent: "retry",
+                                     title: "send this message again" });
+  button.addEventListener("click", retry);
+  li.append(element("span", { className: "note", textContent: `not sent: ${reason}` }), button);
+  const list = $("messages");
+  if (atBottom(list) || li === list.lastElementChild) list.scrollTop = list.scrollHeight;
 }
 
 function renderOnline(presence) {
@@ -265,4 +307,19 @@ $("post-form").addEventListener("submit", (e) => { e.preventDefault(); send(); }
 $("body").addEventListener("input", () => setTyping($("body").value.trim() !== ""));
 $("body").addEventListener("blur", () => setTyping(false));
 document.addEventListener("visibilitychange", syncStatus);
+// When the list gets shorter (a phone's keyboard opens, the window shrinks,
+// the online strip grows), keep the newest message in view if it was.  Only
+// the user's own scrolling decides whether we follow: the browser also fires
+// "scroll" when the box shrinks, before the ResizeObserver runs, so a scroll
+// at a new height is not taken as the user's.
+{
+  const list = $("messages");
+  let follow = true;
+  let height = list.clientHeight;
+  list.addEventListener("scroll", () => { if (list.clientHeight === height) follow = atBottom(list); });
+  new ResizeObserver(() => {
+    height = list.clientHeight;
+    if (follow) list.scrollTop = list.scrollHeight;
+  }).observe(list);
+}
 renderBanner();

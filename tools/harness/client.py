@@ -1,19 +1,20 @@
-"""Small WebSocket and HTTP clients for the transport tests.
+"""A WebSocket, HTTP and Phoenix client on gevent sockets, for tests and tools.
 
 Built on wsproto and h11 over ``gevent.socket`` so that, without monkey
 patching, they cooperate with a server running in the same process.  They
 are deliberately separate from the server code: they frame and mask on
-their own (``masked_frame``) so tests can send what a real client would,
-including broken and partial frames.
+their own (:func:`~tools.harness.wire.masked_frame`) so tests can send what
+a real client would, including broken and partial frames.
+:class:`PhxClient` speaks Phoenix V2 JSON over :class:`WSClient`.
 """
 from __future__ import annotations
 
-import os
+import json
 import re
 import socket as _stdsocket
 import struct
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import gevent
 import gevent.socket
@@ -21,6 +22,12 @@ import h11
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import (AcceptConnection, BytesMessage, CloseConnection, Ping, Pong,
                             RejectConnection, RejectData, Request, TextMessage)
+
+from .procs import HarnessError
+from .wire import masked_frame
+
+__all__ = ["HOST", "Close", "PongFrame", "Response", "Rejected", "WSClient", "HTTPClient",
+           "PhxClient", "joined", "http_request", "raw_exchange", "ws_upgrade_headers"]
 
 HOST = "127.0.0.1"
 TIMEOUT = 5.0
@@ -45,7 +52,7 @@ class Response:
     body: bytes
 
 
-class Rejected(Exception):
+class Rejected(HarnessError):
     """The server answered the upgrade with something other than 101."""
 
     def __init__(self, status: int, headers: Dict[str, str], body: bytes) -> None:
@@ -53,23 +60,6 @@ class Rejected(Exception):
         self.status = status
         self.headers = headers
         self.body = body
-
-
-def masked_frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:
-    """A client frame, masked with a random key, as RFC 6455 section 5.3 asks."""
-    n = len(payload)
-    first = (0x80 if fin else 0) | opcode
-    if n < 126:
-        head = struct.pack("!BB", first, 0x80 | n)
-    elif n < 65536:
-        head = struct.pack("!BBH", first, 0x80 | 126, n)
-    else:
-        head = struct.pack("!BBQ", first, 0x80 | 127, n)
-    key = os.urandom(4)
-    if n:
-        stream = (key * (n // 4 + 1))[:n]
-        payload = (int.from_bytes(payload, "big") ^ int.from_bytes(stream, "big")).to_bytes(n, "big")
-    return head + key + payload
 
 
 def _connect(port: int, timeout: float) -> gevent.socket.socket:
@@ -297,21 +287,68 @@ def ws_upgrade_headers(key: str = "dGhlIHNhbXBsZSBub25jZQ==", **extra: str) -> L
     return list(headers.items())
 
 
-try:
-    import pytest
-except ImportError:  # pragma: no cover
-    pytest = None
+class PhxClient:
+    """A Phoenix V2 JSON client over :class:`WSClient`; frames it reads but
+    was not asked for wait in ``pending`` for a later ``expect``."""
 
-if pytest is not None:
-    @pytest.fixture
-    def hub_errors(monkeypatch):
-        """Fail the test if any greenlet dies of an uncaught exception."""
-        errors: List[Tuple[object, object]] = []
-        hub = gevent.get_hub()
+    def __init__(self, port: int, query: str = "vsn=2.0.0&user=alice") -> None:
+        self.ws = WSClient.connect(port, f"/socket/websocket?{query}")
+        self.ref = 0
+        self.pending: list = []
 
-        def record(context, kind, value, tb):
-            errors.append((context, value))
+    def push(self, topic: str, event: str, payload, join_ref: Optional[str] = None) -> str:
+        self.ref += 1
+        ref = str(self.ref)
+        self.ws.send(json.dumps([join_ref, ref, topic, event, payload]))
+        return ref
 
-        monkeypatch.setattr(hub, "handle_error", record, raising=False)
-        yield errors
-        assert errors == [], f"uncaught exceptions in greenlets: {errors}"
+    def join(self, topic: str, payload=None) -> str:
+        """Send ``phx_join``; its ref is the channel's join_ref, as in the JS client."""
+        return self.push(topic, "phx_join", payload or {})
+
+    def recv(self, timeout: float = 3.0):
+        if self.pending:
+            return self.pending.pop(0)
+        item = self.ws.receive(timeout)
+        return json.loads(item) if isinstance(item, str) else item
+
+    def expect(self, pred: Callable, timeout: float = 3.0):
+        """The first frame matching ``pred`` (others are kept for later)."""
+        for i, f in enumerate(self.pending):
+            if pred(f):
+                return self.pending.pop(i)
+        with gevent.Timeout(timeout):
+            while True:
+                item = self.ws.receive(timeout)
+                f = json.loads(item) if isinstance(item, str) else item
+                if pred(f):
+                    return f
+                if isinstance(f, Close):
+                    raise AssertionError(f"connection closed ({f}) while waiting")
+                self.pending.append(f)
+
+    def reply(self, ref: str, timeout: float = 3.0):
+        return self.expect(lambda f: isinstance(f, list) and f[1] == ref and f[3] == "phx_reply",
+                           timeout)
+
+    def event(self, event: str, timeout: float = 3.0):
+        return self.expect(lambda f: isinstance(f, list) and f[3] == event, timeout)
+
+    def closed(self, timeout: float = 3.0):
+        return self.expect(lambda f: isinstance(f, Close), timeout)
+
+    def close(self) -> None:
+        try:
+            self.ws.close(1000)
+            self.ws.wait_eof(2)
+        except OSError:
+            pass
+        self.ws.sock.close()
+
+
+def joined(client: PhxClient, topic: str, payload=None) -> str:
+    """Join ``topic`` and assert the reply is ok; returns the join ref."""
+    ref = client.join(topic, payload)
+    r = client.reply(ref)
+    assert r[4]["status"] == "ok", r
+    return ref
