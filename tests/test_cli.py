@@ -124,6 +124,7 @@ def test_a_port_in_use_is_named(empty_runtime):
                     env=empty_runtime)
     assert r.returncode == 2, r.stderr
     assert f"beamish run: apps.chat: port {port} is in use" in r.stderr
+    assert "Traceback" not in r.stderr, r.stderr   # a user's mistake, not a crash
     assert os.listdir(empty_runtime["BEAMISH_RUNTIME_DIR"]) == []
 
 

@@ -26,14 +26,17 @@ client sends per second, 1008 past it.
 """
 from __future__ import annotations
 
+import errno
 import logging
+import time
 from typing import Any, Optional
 
 from ..core import process_flag, spawn
 from ..lowlevel import current_process, put_instance
-from ..otp import ChildSpec, GenServer
+from ..otp import ChildSpec, GenServer, Stop
 from ..pubsub import Broadcast, broadcast as _ps_broadcast
 from ._http import HTTPServer, RequestInfo, WebSocketRoute
+from ._log import elapsed, filtered
 from ._serializer import serializer_for_vsn
 from ._socket import Socket, reader, socket_main
 from ._transport import DEFAULT_SEND_TIMEOUT
@@ -71,11 +74,20 @@ class Endpoint(GenServer):
         routes = [WebSocketRoute(mount, self._handler(sock_cls), connect=self._connect(sock_cls),
                                  max_rate=sock_cls.max_rate)
                   for mount, sock_cls in sockets.items()]
-        self.server = HTTPServer((host, port), routes=routes, static=static,
-                                 handlers=handlers, check_origin=check_origin,
-                                 allowed_origins=allowed_origins,
-                                 reuse_port=reuse_port, max_message_size=max_frame_size,
-                                 idle_timeout=None, send_timeout=send_timeout)
+        try:
+            self.server = HTTPServer((host, port), routes=routes, static=static,
+                                     handlers=handlers, check_origin=check_origin,
+                                     allowed_origins=allowed_origins,
+                                     reuse_port=reuse_port, max_message_size=max_frame_size,
+                                     idle_timeout=None, send_timeout=send_timeout)
+        except OSError as e:
+            if e.errno != errno.EADDRINUSE:
+                raise
+            # A user's mistake, not a crash: one line, and the start fails
+            # with the OSError as its reason (``beamish run`` names the port).
+            log.error("endpoint %s: %s:%d is in use (another process listens on it)",
+                      self.name, host, port)
+            return Stop(e)
         self.server.start()
         log.info("endpoint %s listening on http://%s:%d", name, host, self.server.port)
         if on_ready is not None:
@@ -108,13 +120,21 @@ class Endpoint(GenServer):
             # in connect_info, not among the params.
             connect_info = {"peer": info.peer, "headers": dict(info.headers),
                             "auth_token": info.auth_token}
+            started = time.perf_counter()
             try:
                 verdict = socket.connect(params, connect_info)
             except Exception as e:
                 log.warning("%s.connect refused a connection with an error: %r",
                             sock_cls.__name__, e)
                 return False
-            if verdict is False or verdict is None:
+            refused = verdict is False or verdict is None
+            if log.isEnabledFor(logging.INFO):
+                log.info("%s %s in %s\n  Transport: websocket\n  Serializer: %s\n"
+                         "  Parameters: %s",
+                         "REFUSED CONNECTION TO" if refused else "CONNECTED TO",
+                         sock_cls.__qualname__, elapsed(started), type(ser).__name__,
+                         filtered(info.query))
+            if refused:
                 return False
             info.assigns.update({"$socket": socket, "$ser": ser,
                                  "assigns": verdict if isinstance(verdict, dict) else {}})

@@ -58,6 +58,7 @@ from ..otp.behaviour import Behaviour, Loop, enter_loop
 from ..pubsub import FASTLANE_TAG, subscribe as _ps_subscribe
 from ._channel import start_channel
 from ._errors import ProtocolError
+from ._log import elapsed, filtered
 from ._message import (HEARTBEAT, PHOENIX_TOPIC, PHX_CLOSE, PHX_ERROR, PHX_JOIN, PHX_LEAVE,
                        Message, Reply)
 from ._transport import encode_frame
@@ -354,11 +355,15 @@ def _join(st: _State, m: Message) -> bool:
         _drop_channel(st, old[0])
         exit(old[0], ("shutdown", "duplicate_join"))
     join_ref = m.join_ref if m.join_ref is not None else m.ref
+    started = time.perf_counter()
     try:
         pid, response = start_channel(chan_cls, topic, m.payload, join_ref,
                                       current_process().pid, st.assigns, st.pubsub, st.wire)
     except StartError:   # it died before answering (an exit in join, a kill)
         pid, response = None, {"reason": "join crashed"}
+    if log.isEnabledFor(logging.INFO):
+        log.info("%s %s in %s\n  Parameters: %s", "JOINED" if pid is not None else
+                 "REFUSED JOIN", topic, elapsed(started), filtered(m.payload))
     if pid is None:
         ok = _send_reply(st, join_ref, m.ref, topic, "error", response)
     else:
