@@ -7,7 +7,6 @@ import time
 import unicodedata
 
 from beamish import node, send
-from beamish import self as self_pid
 from beamish.channels import Channel, Socket, TokenError, sign, verify
 from beamish.presence import list_presence, track
 from beamish.presence import update as update_presence
@@ -105,19 +104,19 @@ class RoomChannel(Channel):
         if problem:
             return ("error", {"reason": problem})
         try:
-            messages = room.join(name, self.assigns["user"], self_pid())
+            messages = room.join(name, self.assigns["user"], self.pid)
         except room.RoomRefused as e:
             return ("error", {"reason": str(e)})
         self.room = name
         self.posts = Bucket(POST_RATE, POST_RATE)
         self.statuses = Bucket(STATUS_RATE, STATUS_BURST)
         self.status = "online"
-        send(self_pid(), "after_join")
+        send(self.pid, "after_join")
         return ("ok", {"messages": messages, "user": self.assigns["user"], "node": node()})
 
     def handle_info(self, msg):
         if msg == "after_join":
-            track(settings.PRESENCE, self_pid(), self.topic, self.assigns["user"],
+            track(settings.PRESENCE, self.pid, self.topic, self.assigns["user"],
                   {"status": self.status, "online_at": int(time.time())})
             self.push("presence_state", list_presence(settings.PRESENCE, self.topic))
             return None
@@ -139,7 +138,7 @@ class RoomChannel(Channel):
         if not self.statuses.take():
             return ("error", {"reason": "slow down"})
         self.status = status
-        update_presence(settings.PRESENCE, self_pid(), self.topic, self.assigns["user"],
+        update_presence(settings.PRESENCE, self.pid, self.topic, self.assigns["user"],
                         lambda meta: {**meta, "status": status})
         return ("ok", {})
 

@@ -23,7 +23,8 @@ Subclass :class:`Channel` and route topics to it from a
 
 Inside a channel: ``self.topic``, ``self.assigns`` (the socket's, copied
 at join; the channel may change its own), ``self.push``,
-``self.broadcast``, ``self.broadcast_from``, ``self.socket_pid``.
+``self.broadcast``, ``self.broadcast_from``, ``self.socket_pid``, and
+``self.pid``, the channel process's own pid (as a GenServer's).
 
 A normal end (leave, ``Stop("normal" | "shutdown" | ("shutdown", _))``)
 closes the channel on the client with ``phx_close``; any other end is a
@@ -68,6 +69,7 @@ class Channel:
     topic: str
     assigns: dict
     socket_pid: Any
+    pid: Any
     join_ref: Optional[str]
     pubsub: str
 
@@ -140,7 +142,7 @@ class _ChannelBehaviour(Behaviour):
         topic, payload, join_ref, socket_pid, assigns, pubsub, wire = args
         ch = loop.obj
         ch.topic, ch.assigns, ch.socket_pid = topic, dict(assigns), socket_pid
-        ch.join_ref, ch.pubsub = join_ref, pubsub
+        ch.join_ref, ch.pubsub, ch.pid = join_ref, pubsub, loop.me.pid
         set_label(topic)
         try:
             res = ch.join(topic, payload)

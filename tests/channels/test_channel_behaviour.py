@@ -63,6 +63,7 @@ def test_a_channel_shows_its_class_and_topic_and_answers_system_messages(port):
     assert get_label(chan) == "room:lobby"
     state = get_state(chan)
     assert isinstance(state, RoomChannel) and state.topic == "room:lobby"
+    assert state.pid == chan   # self.pid, as a GenServer's
     assert state.assigns["nick"] == "carol"
     status = get_status(chan)
     assert (status.behaviour, status.callback) == \
