@@ -1,7 +1,8 @@
 """``python -m tools.bench [SUITE ...] [--quick] [--runs N] [--only KEY,...]``
 
 Runs every registered suite (or the ones named) and prints a table per
-suite, then one ``BENCH_JSON {...}`` line.  A suite registers itself when
+suite, then one ``BENCH_JSON {...}`` line.  One measurement of a suite:
+``python -m tools.bench.<suite> --one BENCH SYSTEM [--quick]``.  A suite registers itself when
 its module is imported; add new suite modules to ``SUITE_MODULES``.
 """
 import importlib

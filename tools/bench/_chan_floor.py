@@ -12,23 +12,21 @@ topic from the greenlet that read it (the fan-out loop with nothing
 around it).  Enough for the suite's clients, nothing more: no close
 handshake, no validation.
 
-Commands on stdin: ``rss`` -> ``rss BYTES`` (after a full collection),
-``stats`` -> ``stats N`` (sockets joined).  Prints ``listening PORT``.
+Commands on stdin as :mod:`tools.bench._chan_server`'s (``rss``,
+``stats``: sockets joined).  Prints ``listening PORT``.
 """
 from gevent import monkey
 
 monkey.patch_all()
 
 import base64  # noqa: E402
-import gc  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 
-import psutil  # noqa: E402
-from gevent.fileobject import FileObjectPosix  # noqa: E402
 from gevent.server import StreamServer  # noqa: E402
 
+from tools.harness.console import out, serve  # noqa: E402
 from tools.harness.wire import FrameReader, server_frame  # noqa: E402
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -84,28 +82,12 @@ def handle(sock, _addr):
             topics[topic].remove(sock)
 
 
-def console():
-    me = psutil.Process()
-    for line in FileObjectPosix(0, "r", close=False):
-        cmd = line.strip()
-        if cmd == "rss":
-            gc.collect()
-            out = f"rss {me.memory_info().rss}"
-        elif cmd == "stats":
-            out = f"stats {sum(len(v) for v in topics.values())}"
-        else:
-            out = f"error unknown command {cmd!r}"
-        sys.stdout.write(out + "\n")
-        sys.stdout.flush()
-
-
 def main():
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
     server = StreamServer(("127.0.0.1", port), handle, backlog=1024)
     server.start()
-    sys.stdout.write(f"listening {server.server_port}\n")
-    sys.stdout.flush()
-    console()
+    out(f"listening {server.server_port}")
+    serve({"stats": lambda: f"stats {sum(len(v) for v in topics.values())}"})
     server.stop(timeout=1)
 
 

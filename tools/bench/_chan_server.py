@@ -7,25 +7,17 @@ says ok and whose ``shout`` event broadcasts its payload to the topic (the
 chat's ``new_msg``, and the broadcast the suite times).  No presence, no
 tokens: the per-socket cost of the Channels layer itself.
 
-Commands on stdin (one answer line each):
-
-  rss      RSS after a full collection   -> rss BYTES
-  stats    channels joined now            -> stats N
-Prints ``listening PORT`` once the endpoint listens.
+Commands on stdin (:func:`tools.harness.console.serve`): ``rss`` ->
+``rss BYTES``, ``stats`` -> ``stats N`` (channels joined now).  Prints
+``listening PORT`` once the endpoint listens.
 """
-import gc
-import sys
-
-import psutil
-from gevent.fileobject import FileObjectPosix
-
 from beamish import ChildSpec, spawn_link
 from beamish.channels import Channel, Endpoint, Socket
 from beamish.pubsub import PubSub
 
+from tools.harness.console import out, serve
+
 PUBSUB = "bench"
-
-
 _joined = [0]
 
 
@@ -55,27 +47,13 @@ def add_arguments(parser):
     parser.add_argument("--port", type=int, default=0)
 
 
-def _out(line):
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
 def console():
-    me = psutil.Process()
-    for line in FileObjectPosix(0, "r", close=False):
-        cmd = line.strip()
-        if cmd == "rss":
-            gc.collect()
-            _out(f"rss {me.memory_info().rss}")
-        elif cmd == "stats":
-            _out(f"stats {_joined[0]}")
-        elif cmd:
-            _out(f"error unknown command {cmd!r}")
+    serve({"stats": lambda: f"stats {_joined[0]}"})
 
 
 def children(config):
     return [PubSub.child_spec(PUBSUB),
             Endpoint.child_spec(pubsub=PUBSUB, sockets={"/socket": BenchSocket},
                                 host="127.0.0.1", port=config.port,
-                                on_ready=lambda port: _out(f"listening {port}")),
+                                on_ready=lambda port: out(f"listening {port}")),
             ChildSpec(id="console", start=spawn_link, args=(console,))]

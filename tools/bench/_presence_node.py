@@ -25,22 +25,22 @@ Commands (one answer line each):
   full TOPICS          count and digest recomputed from the tracker's lists
                                                       -> full N DIGEST
   rss                  RSS after a full collection    -> rss BYTES
+(:func:`tools.harness.console.serve`).
 Prints ``ready`` once subscribed to Redis.
 """
-import gc
 import hashlib
 import os
 import sys
 import time
 
 import gevent
-import psutil
-from gevent.fileobject import FileObjectPosix
 
 from beamish import ChildSpec, receive, spawn, spawn_link
 from beamish.presence import Tracker, replicas, track, untrack
 from beamish.presence import list_tracked as tracker_list
 from beamish.pubsub import PubSub, RedisAdapter
+
+from tools.harness.console import out, serve
 
 PUBSUB, TRACKER = "bench", "presence"
 _MASK = (1 << 64) - 1
@@ -88,11 +88,6 @@ def handle_diff(topic, joins, leaves):
                          f"={_seen['count']}\n")
 
 
-def _out(line):
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
 def _holder():
     receive("never")
 
@@ -100,55 +95,46 @@ def _holder():
 def console():
     while not _adapter.connected:
         gevent.sleep(0.01)
-    _out("ready")
+    out("ready")
     holders, tracked = [], []     # pids; (pid, topic, key) tracked
-    untracked = 0                 # holders[untracked:] were never tracked
-    me = psutil.Process()
+    untracked = [0]               # holders[untracked:] were never tracked
     meta = {"online_at": int(time.time()), "device": "web"}
-    for line in FileObjectPosix(0, "r", close=False):
-        if not line.strip():
-            continue
-        cmd, *args = line.split()
-        if cmd == "spawn":
-            for _ in range(int(args[0])):
-                holders.append(spawn(_holder))
-                if len(holders) % 1000 == 0:
-                    gevent.sleep(0)
-            _out(f"spawned {len(holders)}")
-        elif cmd == "track":
-            prefix, topics = args[0], int(args[1])
-            t0 = time.monotonic()
-            n0 = untracked
-            for i, pid in enumerate(holders[n0:], n0):
-                topic, key = f"room:{i % topics}", f"{prefix}{i}"
-                track(TRACKER, pid, topic, key, meta)
-                tracked.append((pid, topic, key))
-            untracked = len(holders)
-            _out(f"tracked {untracked - n0} {t0!r} {time.monotonic()!r}")
-        elif cmd == "untrack":
-            k = int(args[0])
-            for pid, topic, key in tracked[:k]:
-                untrack(TRACKER, pid, topic, key)
-            del tracked[:k]
-            _out(f"untracked {k}")
-        elif cmd == "peers":
-            _out(f"peers {sum(1 for s in replicas(TRACKER).values() if s == 'up')}")
-        elif cmd == "status":
-            _out(f"status {_seen['count']} {_seen['digest']} {_seen['t']!r}")
-        elif cmd == "full":
-            n = d = 0
-            for t in range(int(args[0])):
-                topic = f"room:{t}"
-                for key, m in tracker_list(TRACKER, topic):
-                    n += 1
-                    d += _h(topic, key, m)
-                gevent.sleep(0)   # never hold the hub for long: peers would think us down
-            _out(f"full {n} {d & _MASK}")
-        elif cmd == "rss":
-            gc.collect()
-            _out(f"rss {me.memory_info().rss}")
-        else:
-            _out(f"error unknown command {cmd!r}")
+
+    def spawn_(n):
+        for _ in range(int(n)):
+            holders.append(spawn(_holder))
+            if len(holders) % 1000 == 0:
+                gevent.sleep(0)
+        return f"spawned {len(holders)}"
+
+    def track_(prefix, topics):
+        t0, n0 = time.monotonic(), untracked[0]
+        for i, pid in enumerate(holders[n0:], n0):
+            topic, key = f"room:{i % int(topics)}", f"{prefix}{i}"
+            track(TRACKER, pid, topic, key, meta)
+            tracked.append((pid, topic, key))
+        untracked[0] = len(holders)
+        return f"tracked {untracked[0] - n0} {t0!r} {time.monotonic()!r}"
+
+    def untrack_(k):
+        k = int(k)
+        for pid, topic, key in tracked[:k]:
+            untrack(TRACKER, pid, topic, key)
+        del tracked[:k]
+        return f"untracked {k}"
+
+    def full(topics):
+        n = d = 0
+        for t in range(int(topics)):
+            topic = f"room:{t}"
+            for key, m in tracker_list(TRACKER, topic):
+                n += 1
+                d += _h(topic, key, m)
+            gevent.sleep(0)   # never hold the hub for long: peers would think us down
+        return f"full {n} {d & _MASK}"
+    serve({"spawn": spawn_, "track": track_, "untrack": untrack_, "full": full,
+           "peers": lambda: f"peers {sum(1 for s in replicas(TRACKER).values() if s == 'up')}",
+           "status": lambda: f"status {_seen['count']} {_seen['digest']} {_seen['t']!r}"})
 
 
 def children(config):

@@ -3,8 +3,9 @@
 A suite module (``tools/bench/runtime.py`` is the first) declares its
 benchmarks as :class:`Bench` records.  Each holds one function per system:
 the beamish rows and the floors they are measured against, at the same
-parameters.  The module builds a :class:`Suite`, passes it to
-:func:`register`, and ends with::
+parameters.  The module declares and registers them with :func:`suite`
+(or builds a :class:`Suite` and passes it to :func:`register`), and ends
+with::
 
     if __name__ == "__main__":
         child_main(SUITE)      # from tools.bench._runner
@@ -22,13 +23,13 @@ one is printed, never an error.
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
 from tools.harness import fmt_value, json_line as _json_line, table
 
 __all__ = ["LOWER", "HIGHER", "Sample", "System", "Bench", "Check", "CheckResult", "Suite",
-           "register", "suites", "summarize", "format_table", "fmt_value", "json_line",
+           "register", "suite", "suites", "summarize", "format_table", "fmt_value", "json_line",
            "JSON_PREFIX"]
 
 LOWER = "lower"    # times and bytes
@@ -64,24 +65,26 @@ class System:
 @dataclass(frozen=True)
 class Bench:
     """One benchmark.  ``cases`` maps a system key to a function called with
-    ``**params`` (or ``**quick_params``) that returns a float or a Sample.
-    ``ref`` is the floor every ratio is taken against; ``target`` is the
-    goal for the non-floor rows (<= for LOWER, >= for HIGHER): for their
-    value, or with ``target_ratio`` for their ratio to ``ref`` ("a call
-    within 1.5x of a raw ping-pong").
+    ``**params`` (or ``**quick_params``, which default to ``params``) that
+    returns a float or a Sample.  ``ref`` is the floor every ratio is taken
+    against (default: the only case); ``target`` is the goal for the
+    non-floor rows (<= for LOWER, >= for HIGHER): for their value, or with
+    ``target_ratio`` for their ratio to ``ref`` ("a call within 1.5x of a
+    raw ping-pong").
 
     ``from_extra=(bench, label)``: this benchmark is not run on its own;
     its values are the side value ``label`` of ``bench``'s runs (same
     systems, same child process: two numbers from one expensive setup).
-    The runner moves that side value here."""
+    The runner moves that side value here; :func:`register` fills the
+    cases, ``ref`` and parameters left out from ``bench``."""
     key: str
     title: str
     unit: str
     better: str
-    cases: dict
-    ref: str
-    params: dict
-    quick_params: dict
+    cases: Optional[dict] = None
+    ref: Optional[str] = None
+    params: Optional[dict] = None
+    quick_params: Optional[dict] = None
     target: Optional[float] = None
     target_ratio: bool = False
     from_extra: Optional[tuple] = None
@@ -133,16 +136,40 @@ class Suite:
 _suites: dict = {}
 
 
+def _complete(b: Bench, source: Optional[Bench]) -> Bench:
+    """``b`` with what it left out taken from ``source`` (its ``from_extra``
+    benchmark) or from its own ``cases`` and ``params``."""
+    if source is not None:
+        b = replace(b, **{k: getattr(source, k) for k in ("cases", "ref", "params", "quick_params")
+                          if getattr(b, k) is None})
+    params = b.params or {}
+    return replace(b, params=params,
+                   ref=b.ref if b.ref is not None or len(b.cases) != 1 else next(iter(b.cases)),
+                   quick_params=params if b.quick_params is None else b.quick_params)
+
+
 def register(suite: Suite) -> Suite:
-    """Make ``suite`` known to ``python -m tools.bench``; returns it."""
+    """Make ``suite`` known to ``python -m tools.bench``; returns it, with
+    each benchmark completed (see :class:`Bench`)."""
+    done: dict = {}
     for b in suite.benches:
+        b = done[b.key] = _complete(b, done[b.from_extra[0]] if b.from_extra else None)
         unknown = set(b.cases) - set(suite.systems)
         if unknown or b.ref not in b.cases or b.better not in (LOWER, HIGHER):
             raise ValueError(f"{suite.name}/{b.key}: bad systems {unknown or b.ref!r} or direction")
-        if b.from_extra is not None and set(b.cases) - set(suite.bench(b.from_extra[0]).cases):
+        if b.from_extra is not None and set(b.cases) - set(done[b.from_extra[0]].cases):
             raise ValueError(f"{suite.name}/{b.key}: systems not measured by {b.from_extra[0]}")
+    suite = replace(suite, benches=tuple(done.values()))
     _suites[suite.name] = suite
     return suite
+
+
+def suite(name: str, title: str, systems: dict, *benches: Bench, checks: tuple = (),
+          module: Optional[str] = None) -> Suite:
+    """Declare and register a suite run one measurement per child process:
+    ``module`` defaults to ``tools.bench.<name>``."""
+    return register(Suite(name=name, title=title, module=module or f"tools.bench.{name}",
+                          systems=systems, benches=benches, checks=checks))
 
 
 def suites() -> dict:

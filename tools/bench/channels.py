@@ -2,9 +2,6 @@
 client, and the encode cost fastlane saves (the benchmark of channels' acceptance
 targets).
 
-``python -m tools.bench channels [--quick]``; one measurement with
-``python -m tools.bench.channels --one BENCH SYSTEM [--quick]``.
-
 1./3. **memory per joined socket** at ``sockets`` (1k; 10k, or 2k with
    ``--quick``), one child process per run building one session: the
    server in its own OS process (:mod:`tools.bench._chan_server`:
@@ -42,13 +39,14 @@ import statistics
 import sys
 import tempfile
 import time
+from functools import partial
 
 from beamish.channels import Broadcast, Message, MsgpackSerializer, V2JSONSerializer
 from beamish.channels._transport import encode_frame
 
 from tools.harness import HarnessError, LineProc, Node, ProcError
 
-from ._report import LOWER, Bench, Sample, Suite, System, register
+from ._report import LOWER, Bench, Sample, System, suite
 from ._runner import child_main
 
 TARGETS = {"memory": 20_000.0, "broadcast_10k": 100.0}
@@ -153,14 +151,6 @@ def _session(kind: str, sockets: int, tries: int, per_process: int) -> Sample:
         shutil.rmtree(log_dir, ignore_errors=True)
 
 
-def beamish_session(sockets: int, tries: int, per_process: int) -> Sample:
-    return _session("beamish", sockets, tries, per_process)
-
-
-def gevent_session(sockets: int, tries: int, per_process: int) -> Sample:
-    return _session("gevent", sockets, tries, per_process)
-
-
 # ---------------------------------------------------------------- encoding
 _PAYLOAD = {"body": "hello everyone, this is a chat message of an ordinary length",
             "user": "alice", "at": 1_700_000_000}
@@ -189,22 +179,6 @@ def _per_subscriber(serializer: str, subscribers: int, reps: int) -> Sample:
     return Sample(per * 1e6, {"one encode": (per * 1e6 / subscribers, "us")})
 
 
-def fastlane_json(subscribers: int, reps: int) -> Sample:
-    return _fastlane("json", subscribers, reps)
-
-
-def per_subscriber_json(subscribers: int, reps: int) -> Sample:
-    return _per_subscriber("json", subscribers, reps)
-
-
-def fastlane_msgpack(subscribers: int, reps: int) -> Sample:
-    return _fastlane("msgpack", subscribers, reps)
-
-
-def per_subscriber_msgpack(subscribers: int, reps: int) -> Sample:
-    return _per_subscriber("msgpack", subscribers, reps)
-
-
 # ------------------------------------------------------------------ suite
 SYSTEMS = {"beamish": System("beamish", floor=False),
            "gevent": System("bare gevent server"),
@@ -215,36 +189,33 @@ _SMALL = {"sockets": 1_000, "tries": 5, "per_process": 2_500}
 _SMALL_QUICK = {"sockets": 1_000, "tries": 3, "per_process": 2_500}
 _LARGE = {"sockets": 10_000, "tries": 5, "per_process": 2_500}
 _LARGE_QUICK = {"sockets": 2_000, "tries": 3, "per_process": 2_500}
-_SESSION = {"beamish": beamish_session, "gevent": gevent_session}
+_SESSION = {k: partial(_session, k) for k in ("beamish", "gevent")}
 _ENC = {"subscribers": 10_000, "reps": 2_000}
 _ENC_QUICK = {"subscribers": 1_000, "reps": 1_000}
 
-SUITE = register(Suite(
-    name="channels",
-    title="Endpoint sockets: memory, broadcast to the last client, fastlane encoding",
-    module="tools.bench.channels",
-    systems=SYSTEMS,
-    benches=(
-        Bench("mem_small", "1. server memory per joined socket", "bytes/socket", LOWER,
-              _SESSION, ref="gevent", params=_SMALL, quick_params=_SMALL_QUICK,
-              target=TARGETS["memory"]),
-        Bench("bcast_small", "2. broadcast, until the last client has it", "ms", LOWER,
-              _SESSION, ref="gevent", params=_SMALL, quick_params=_SMALL_QUICK,
-              from_extra=("mem_small", "broadcast")),
-        Bench("mem_large", "3. server memory per joined socket", "bytes/socket", LOWER,
-              _SESSION, ref="gevent", params=_LARGE, quick_params=_LARGE_QUICK,
-              target=TARGETS["memory"]),
-        Bench("bcast_large", "4. broadcast, until the last client has it", "ms", LOWER,
-              _SESSION, ref="gevent", params=_LARGE, quick_params=_LARGE_QUICK,
-              target=TARGETS["broadcast_10k"], from_extra=("mem_large", "broadcast")),
-        Bench("encode_json", "5. encode cost per broadcast, V2 JSON", "us/broadcast", LOWER,
-              {"fastlane": fastlane_json, "per_sub": per_subscriber_json}, ref="per_sub",
-              params=_ENC, quick_params=_ENC_QUICK),
-        Bench("encode_msgpack", "6. encode cost per broadcast, msgpack", "us/broadcast", LOWER,
-              {"fastlane": fastlane_msgpack, "per_sub": per_subscriber_msgpack}, ref="per_sub",
-              params=_ENC, quick_params=_ENC_QUICK),
-    ),
-))
+
+def _encode(ser: str) -> dict:
+    return {"fastlane": partial(_fastlane, ser), "per_sub": partial(_per_subscriber, ser)}
+
+
+SUITE = suite(
+    "channels", "Endpoint sockets: memory, broadcast to the last client, fastlane encoding",
+    SYSTEMS,
+    Bench("mem_small", "1. server memory per joined socket", "bytes/socket", LOWER,
+          _SESSION, ref="gevent", params=_SMALL, quick_params=_SMALL_QUICK,
+          target=TARGETS["memory"]),
+    Bench("bcast_small", "2. broadcast, until the last client has it", "ms", LOWER,
+          from_extra=("mem_small", "broadcast")),
+    Bench("mem_large", "3. server memory per joined socket", "bytes/socket", LOWER,
+          _SESSION, ref="gevent", params=_LARGE, quick_params=_LARGE_QUICK,
+          target=TARGETS["memory"]),
+    Bench("bcast_large", "4. broadcast, until the last client has it", "ms", LOWER,
+          target=TARGETS["broadcast_10k"], from_extra=("mem_large", "broadcast")),
+    Bench("encode_json", "5. encode cost per broadcast, V2 JSON", "us/broadcast", LOWER,
+          _encode("json"), ref="per_sub", params=_ENC, quick_params=_ENC_QUICK),
+    Bench("encode_msgpack", "6. encode cost per broadcast, msgpack", "us/broadcast", LOWER,
+          _encode("msgpack"), ref="per_sub", params=_ENC, quick_params=_ENC_QUICK),
+)
 
 if __name__ == "__main__":
     child_main(SUITE)

@@ -1,9 +1,6 @@
 """The OTP suite: GenServer call and cast, and supervisor restarts, each
 beside the raw process doing the same with ``send``/``receive``.
 
-Run it with ``python -m tools.bench otp [--quick]``; one measurement with
-``python -m tools.bench.otp --one BENCH SYSTEM [--quick]``.
-
 1. **call**: ``call(server, "ping")`` round trips from a client process to
    a GenServer that replies with the request; beside it the runtime
    suite's raw ping-pong (two beamish processes, ``send``/``receive``: the
@@ -30,6 +27,7 @@ built, tracebacks are not formatted).
 from __future__ import annotations
 
 import statistics
+from functools import partial
 
 from gevent import spawn_raw
 
@@ -41,7 +39,7 @@ from tools.harness import percentiles
 
 from . import _floors as F
 from ._floors import Mailbox, now
-from ._report import HIGHER, LOWER, Bench, Sample, Suite, System, register as register_suite
+from ._report import HIGHER, LOWER, Bench, Sample, System, suite
 from ._runner import child_main
 from .runtime import beamish_pingpong
 
@@ -64,14 +62,14 @@ class Echo(GenServer):
         self.casts += 1
 
 
-def _in_process(fn, *args):
-    """Run ``fn(*args)`` in a fresh beamish process; return what it returns
+def _in_process(fn, *args, **kw):
+    """Run ``fn(*args, **kw)`` in a fresh beamish process; return what it returns
     (the driver is the adopted main greenlet; the loops run as ordinary
     processes, as in the runtime suite's ping-pong)."""
     driver = self_pid()
 
     def body():
-        send(driver, ("result", fn(*args)))
+        send(driver, ("result", fn(*args, **kw)))
     spawn(body)
     return receive(("result", ANY))[1]
 
@@ -83,18 +81,6 @@ def _calls(n: int, timeout) -> float:
     for _ in range(n):
         c(server, "ping", timeout)
     return (now() - t0) * 1e6 / n
-
-
-def beamish_call(n: int) -> float:
-    return _in_process(_calls, n, 5.0)
-
-
-def beamish_call_no_timeout(n: int) -> float:
-    return _in_process(_calls, n, None)
-
-
-def raw_pingpong(n: int) -> float:
-    return beamish_pingpong(n)
 
 
 # ------------------------------------------------------------------ cast
@@ -109,10 +95,6 @@ def _casts(n: int) -> float:
     t1 = now()
     assert handled == n, handled
     return n / (t1 - t0)
-
-
-def beamish_cast(n: int) -> float:
-    return _in_process(_casts, n)
 
 
 def _sends(n: int) -> float:
@@ -136,10 +118,6 @@ def _sends(n: int) -> float:
     assert handled == n, handled
     exit(sink_pid, "kill")
     return n / (t1 - t0)
-
-
-def raw_send(n: int) -> float:
-    return _in_process(_sends, n)
 
 
 def deque_send(n: int) -> float:
@@ -207,14 +185,6 @@ def _supervised_restarts(restarts: int, crash: str) -> Sample:
     return _latencies(lat)
 
 
-def supervisor_kill(restarts: int) -> Sample:
-    return _in_process(_supervised_restarts, restarts, "kill")
-
-
-def supervisor_raise(restarts: int) -> Sample:
-    return _in_process(_supervised_restarts, restarts, "raise")
-
-
 def _raw_restarts(restarts: int) -> Sample:
     driver = self_pid()
 
@@ -247,10 +217,6 @@ def _raw_restarts(restarts: int) -> Sample:
     return _latencies(lat)
 
 
-def raw_restart(restarts: int) -> Sample:
-    return _in_process(_raw_restarts, restarts)
-
-
 # ------------------------------------------------------------------ suite
 SYSTEMS = {
     "beamish": System("beamish", floor=False),
@@ -262,26 +228,24 @@ SYSTEMS = {
     "deque": System("deque mailbox"),
 }
 
-SUITE = register_suite(Suite(
-    name="otp",
-    title="GenServer call/cast and supervisor restarts vs raw processes",
-    module="tools.bench.otp",
-    systems=SYSTEMS,
-    benches=(
-        Bench("call", "1. GenServer call round trip", "us/call", LOWER,
-              {"beamish": beamish_call, "beamish_notmo": beamish_call_no_timeout,
-               "raw": raw_pingpong, "deque": F.deque_pingpong},
-              ref="raw", params={"n": 500_000}, quick_params={"n": 50_000},
-              target=TARGETS["call"], target_ratio=True),
-        Bench("cast", "2. cast throughput", "msgs/s", HIGHER,
-              {"beamish": beamish_cast, "raw": raw_send, "deque": deque_send},
-              ref="raw", params={"n": 1_000_000}, quick_params={"n": 100_000}),
-        Bench("restart", "3. supervisor restart", "us median", LOWER,
-              {"sup_kill": supervisor_kill, "sup_raise": supervisor_raise,
-               "raw_restart": raw_restart},
-              ref="raw_restart", params={"restarts": 5000}, quick_params={"restarts": 500}),
-    ),
-))
+SUITE = suite(
+    "otp", "GenServer call/cast and supervisor restarts vs raw processes", SYSTEMS,
+    Bench("call", "1. GenServer call round trip", "us/call", LOWER,
+          {"beamish": partial(_in_process, _calls, timeout=5.0),
+           "beamish_notmo": partial(_in_process, _calls, timeout=None),
+           "raw": beamish_pingpong, "deque": F.deque_pingpong},
+          ref="raw", params={"n": 500_000}, quick_params={"n": 50_000},
+          target=TARGETS["call"], target_ratio=True),
+    Bench("cast", "2. cast throughput", "msgs/s", HIGHER,
+          {"beamish": partial(_in_process, _casts), "raw": partial(_in_process, _sends),
+           "deque": deque_send},
+          ref="raw", params={"n": 1_000_000}, quick_params={"n": 100_000}),
+    Bench("restart", "3. supervisor restart", "us median", LOWER,
+          {"sup_kill": partial(_in_process, _supervised_restarts, crash="kill"),
+           "sup_raise": partial(_in_process, _supervised_restarts, crash="raise"),
+           "raw_restart": partial(_in_process, _raw_restarts)},
+          ref="raw_restart", params={"restarts": 5000}, quick_params={"restarts": 500}),
+)
 
 if __name__ == "__main__":
     child_main(SUITE)

@@ -1,9 +1,6 @@
 """The presence suite: the Tracker CRDT on a real three-node cluster, and
 its pure parts in-process (the benchmark of presence's acceptance targets).
 
-``python -m tools.bench presence [--quick]``; one measurement with
-``python -m tools.bench.presence --one BENCH SYSTEM [--quick]``.
-
 1. **cold start** (one child process per run, which builds a cluster):
    a redis-server on a free loopback port and three node OS processes
    (:mod:`tools.bench._presence_node`, ``beamish run`` on the Redis
@@ -68,7 +65,7 @@ from beamish.presence.crdt import (State, clocks, extract, join, leave, merge, n
 
 from tools.harness import HarnessError, Node, RedisServer
 
-from ._report import LOWER, Bench, Sample, Suite, System, register
+from ._report import LOWER, Bench, Sample, System, suite
 from ._runner import child_main
 
 TARGETS = {"heal": 3.0, "memory": 1024.0}
@@ -377,28 +374,21 @@ _CLUSTER = {"presences": 100_000, "topics": 100, "period": 0.5, "silent": 3, "do
             "changes": 2_000, "heals": 3}
 _QUICK = dict(_CLUSTER, presences=5_000, changes=400, heals=1)
 
-SUITE = register(Suite(
-    name="presence",
-    title="Tracker CRDT: 3 nodes over Redis, and merge/payload in-process",
-    module="tools.bench.presence",
-    systems=SYSTEMS,
-    benches=(
-        Bench("cold", "1. converge from a cold start", "s", LOWER, {"beamish": beamish_cluster},
-              ref="beamish", params=_CLUSTER, quick_params=_QUICK),
-        Bench("heal", "2. converge after a healed partition", "periods", LOWER,
-              {"beamish": beamish_cluster}, ref="beamish", params=_CLUSTER, quick_params=_QUICK,
-              target=TARGETS["heal"], from_extra=("cold", "heal")),
-        Bench("memory", "3. memory per presence", "bytes/presence", LOWER,
-              {"beamish": beamish_cluster}, ref="beamish", params=_CLUSTER, quick_params=_QUICK,
-              target=TARGETS["memory"], from_extra=("cold", "memory")),
-        Bench("payload", "4. heartbeat payload per change", "bytes/change", LOWER,
-              {"beamish": beamish_payload, "msgpack": floor_payload}, ref="msgpack",
-              params={"n": 10_000}, quick_params={"n": 2_000}),
-        Bench("merge", "5. merge cost per delta entry", "us/entry", LOWER,
-              {"beamish": beamish_merge, "dict": floor_merge}, ref="dict",
-              params={"n": 100_000}, quick_params={"n": 20_000}),
-    ),
-))
+SUITE = suite(
+    "presence", "Tracker CRDT: 3 nodes over Redis, and merge/payload in-process", SYSTEMS,
+    Bench("cold", "1. converge from a cold start", "s", LOWER, {"beamish": beamish_cluster},
+          params=_CLUSTER, quick_params=_QUICK),
+    Bench("heal", "2. converge after a healed partition", "periods", LOWER,
+          target=TARGETS["heal"], from_extra=("cold", "heal")),
+    Bench("memory", "3. memory per presence", "bytes/presence", LOWER,
+          target=TARGETS["memory"], from_extra=("cold", "memory")),
+    Bench("payload", "4. heartbeat payload per change", "bytes/change", LOWER,
+          {"beamish": beamish_payload, "msgpack": floor_payload}, ref="msgpack",
+          params={"n": 10_000}, quick_params={"n": 2_000}),
+    Bench("merge", "5. merge cost per delta entry", "us/entry", LOWER,
+          {"beamish": beamish_merge, "dict": floor_merge}, ref="dict",
+          params={"n": 100_000}, quick_params={"n": 20_000}),
+)
 
 if __name__ == "__main__":
     child_main(SUITE)

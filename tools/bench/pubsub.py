@@ -2,9 +2,6 @@
 at growing sizes, memory per subscription, and cross-node latency through
 a real redis-server.
 
-Run it with ``python -m tools.bench pubsub [--quick]``; one measurement
-with ``python -m tools.bench.pubsub --one BENCH SYSTEM [--quick]``.
-
 1. **fanout**: ``n`` processes subscribe to one topic and block in
    ``receive``; one ``broadcast`` and the time until the last of them has
    it (each decrements a counter; the last messages the driver); the
@@ -46,7 +43,6 @@ import uuid
 from functools import partial
 
 import gevent
-from gevent import spawn_raw
 
 from beamish import receive, send, spawn
 from beamish import self as self_pid
@@ -54,8 +50,9 @@ from beamish.pubsub import PubSub, broadcast, shard_stats, subscribe, unsubscrib
 
 from tools.harness import HarnessError, LineProc, RedisServer, percentiles
 
-from ._floors import Mailbox, now, rss, settle
-from ._report import HIGHER, LOWER, Bench, Sample, Suite, System, register
+from . import runtime
+from ._floors import deque_fanout, now, rss, settle
+from ._report import HIGHER, LOWER, Bench, Sample, System, suite
 from ._runner import child_main
 
 TARGETS = {"fanout": 1 / 1.3, "subscribe": 1.2}   # ratios to the reference row
@@ -71,75 +68,14 @@ def _start() -> None:
 
 # --------------------------------------------------------------- fan-out
 def _fanout(n: int, rounds: int, via_pubsub: bool) -> float:
-    """Median over ``rounds`` of deliveries/s for one message to ``n``."""
+    """The runtime suite's fan-out to ``n`` subscribed processes."""
     _start()
-    driver = self_pid()
-    started = [0]
-    left = [0]
-
-    def receiver():
-        subscribe(PS, TOPIC)
-        started[0] += 1
-        recv = receive
-        for _ in range(rounds):
-            recv()
-            left[0] -= 1
-            if not left[0]:
-                send(driver, "all_received")
-    pids = [spawn(receiver) for _ in range(n)]
-    settle(started, n)
-    msg = ("event", "hello")
-    snd = send
-    rates = []
-    for _ in range(rounds):
-        left[0] = n
-        t0 = now()
-        if via_pubsub:
-            broadcast(PS, TOPIC, msg)
-        else:
-            for p in pids:
-                snd(p, msg)
-        assert receive() == "all_received"
-        rates.append(n / (now() - t0))
-    return statistics.median(rates)
+    return runtime.beamish_fanout(n, rounds, setup=partial(subscribe, PS, TOPIC),
+                                  publish=partial(broadcast, PS, TOPIC) if via_pubsub else None)
 
 
-def beamish_fanout(n: int, rounds: int) -> float:
-    return _fanout(n, rounds, True)
-
-
-def raw_fanout(n: int, rounds: int) -> float:
-    return _fanout(n, rounds, False)
-
-
-def deque_fanout(n: int, rounds: int) -> float:
-    """The deque-mailbox floor, with the same rounds to the same greenlets."""
-    done = Mailbox()
-    started = [0]
-    left = [0]
-
-    def receiver(box):
-        started[0] += 1
-        recv = box.receive
-        for _ in range(rounds):
-            recv()
-            left[0] -= 1
-            if not left[0]:
-                done.send("all_received")
-    boxes = [Mailbox() for _ in range(n)]
-    for b in boxes:
-        spawn_raw(receiver, b)
-    settle(started, n)
-    msg = ("event", "hello")
-    rates = []
-    for _ in range(rounds):
-        left[0] = n
-        t0 = now()
-        for b in boxes:
-            b.send(msg)
-        assert done.receive() == "all_received"
-        rates.append(n / (now() - t0))
-    return statistics.median(rates)
+FANOUT = {"beamish": partial(_fanout, via_pubsub=True),
+                  "raw": partial(_fanout, via_pubsub=False), "deque": deque_fanout}
 
 
 # ------------------------------------------------- subscribe / unsubscribe
@@ -279,18 +215,6 @@ def _cross_node(msgs: int, mode: str, warmup: int = 100) -> Sample:
                   waits=True)
 
 
-def beamish_redis(msgs: int) -> Sample:
-    return _cross_node(msgs, "beamish")
-
-
-def redis_gevent(msgs: int) -> Sample:
-    return _cross_node(msgs, "redis_gevent")
-
-
-def redis_blocking(msgs: int) -> Sample:
-    return _cross_node(msgs, "redis")
-
-
 # ------------------------------------------------------------------ suite
 SYSTEMS = {
     "beamish": System("beamish", floor=False),
@@ -314,32 +238,25 @@ SIZES = {f"at_{k}": partial(_at, k) for k in ("1k", "mid", "big")}
 HOT = {"probes": 500, "rounds": 200, "mid": 100_000, "big": 1_000_000}
 HOT_QUICK = {"probes": 500, "rounds": 40, "mid": 10_000, "big": 100_000}
 
-SUITE = register(Suite(
-    name="pubsub",
-    title="local fan-out, hot-topic subscribe, memory, cross-node latency over Redis",
-    module="tools.bench.pubsub",
-    systems=SYSTEMS,
-    benches=(
-        Bench("fanout", "1. broadcast to n subscribers", "deliveries/s", HIGHER,
-              {"beamish": beamish_fanout, "raw": raw_fanout, "deque": deque_fanout},
-              ref="raw", params={"n": 100_000, "rounds": 5},
-              quick_params={"n": 30_000, "rounds": 3},
-              target=TARGETS["fanout"], target_ratio=True),
-        Bench("subscribe", "2. subscribe, one hot topic", "us/subscribe", LOWER, SIZES,
-              ref="at_1k", params=HOT, quick_params=HOT_QUICK,
-              target=TARGETS["subscribe"], target_ratio=True),
-        Bench("unsubscribe", "2. unsubscribe, one hot topic", "us/unsubscribe", LOWER,
-              SIZES, ref="at_1k", params=HOT, quick_params=HOT_QUICK,
-              from_extra=("subscribe", "unsubscribe")),
-        Bench("memory", "3. memory per subscription", "bytes/sub", LOWER,
-              {"beamish": beamish_memory, "dict": dict_memory},
-              ref="dict", params={"n": 100_000}, quick_params={"n": 20_000}),
-        Bench("redis", "4. cross-node broadcast via Redis", "us p50", LOWER,
-              {"beamish": beamish_redis, "redis_gevent": redis_gevent,
-               "redis": redis_blocking},
-              ref="redis_gevent", params={"msgs": 2000}, quick_params={"msgs": 300}),
-    ),
-))
+SUITE = suite(
+    "pubsub", "local fan-out, hot-topic subscribe, memory, cross-node latency over Redis",
+    SYSTEMS,
+    Bench("fanout", "1. broadcast to n subscribers", "deliveries/s", HIGHER, FANOUT,
+          ref="raw", params={"n": 100_000, "rounds": 5}, quick_params={"n": 30_000, "rounds": 3},
+          target=TARGETS["fanout"], target_ratio=True),
+    Bench("subscribe", "2. subscribe, one hot topic", "us/subscribe", LOWER, SIZES,
+          ref="at_1k", params=HOT, quick_params=HOT_QUICK,
+          target=TARGETS["subscribe"], target_ratio=True),
+    Bench("unsubscribe", "2. unsubscribe, one hot topic", "us/unsubscribe", LOWER,
+          from_extra=("subscribe", "unsubscribe")),
+    Bench("memory", "3. memory per subscription", "bytes/sub", LOWER,
+          {"beamish": beamish_memory, "dict": dict_memory},
+          ref="dict", params={"n": 100_000}, quick_params={"n": 20_000}),
+    Bench("redis", "4. cross-node broadcast via Redis", "us p50", LOWER,
+          {m: partial(_cross_node, mode=mode) for m, mode in
+           (("beamish", "beamish"), ("redis_gevent", "redis_gevent"), ("redis", "redis"))},
+          ref="redis_gevent", params={"msgs": 2000}, quick_params={"msgs": 300}),
+)
 
 if __name__ == "__main__":
     child_main(SUITE)

@@ -2,9 +2,6 @@
 selective receive, each beside its floors (see :mod:`tools.bench._floors`),
 plus a check that the runtime returns to its baseline after 100k processes.
 
-Run it with ``python -m tools.bench runtime [--quick]``; one measurement
-with ``python -m tools.bench.runtime --one BENCH SYSTEM [--quick]``.
-
 The beamish functions are written the way an application would write them
 (public API only); the driver is the main greenlet, which beamish adopts as
 a process on its first ``self()``.  Hot loops bind ``send``/``receive`` to
@@ -13,6 +10,8 @@ the runtimes and not of Python's name lookup.
 """
 from __future__ import annotations
 
+import statistics
+
 import gevent
 
 from beamish import process_count, process_info, receive, registered, send, spawn
@@ -20,7 +19,7 @@ from beamish import self as self_pid
 
 from . import _floors as F
 from ._floors import now, rss, settle
-from ._report import HIGHER, LOWER, Bench, Check, CheckResult, Sample, Suite, System, register
+from ._report import HIGHER, LOWER, Bench, Check, CheckResult, Sample, System, suite
 from ._runner import child_main
 
 TARGETS = {"spawn": 6.0, "memory": 6000.0, "pingpong": 1.6, "ring": 700_000.0,
@@ -116,26 +115,40 @@ def beamish_ring(procs: int, hops: int) -> float:
 
 
 # --------------------------------------------------------------- fan-out
-def beamish_fanout(n: int) -> float:
+def beamish_fanout(n: int, rounds: int = 1, setup=None, publish=None) -> float:
+    """Median over ``rounds`` of deliveries/s for one message to ``n``
+    processes (each runs ``setup()`` first, e.g. subscribes): ``send`` in a
+    loop, or one ``publish(msg)``.  The last receiver tells the driver."""
     driver = self_pid()
     started = [0]
-    left = [n]
+    left = [0]
 
     def receiver():
+        if setup is not None:
+            setup()
         started[0] += 1
-        receive()
-        left[0] -= 1
-        if not left[0]:
-            send(driver, "all_received")
+        recv = receive
+        for _ in range(rounds):
+            recv()
+            left[0] -= 1
+            if not left[0]:
+                send(driver, "all_received")
     pids = [spawn(receiver) for _ in range(n)]
     settle(started, n)
     msg = ("event", "hello")
     snd = send
-    t0 = now()
-    for p in pids:
-        snd(p, msg)
-    receive()
-    return n / (now() - t0)
+    rates = []
+    for _ in range(rounds):
+        left[0] = n
+        t0 = now()
+        if publish is not None:
+            publish(msg)
+        else:
+            for p in pids:
+                snd(p, msg)
+        assert receive() == "all_received"
+        rates.append(n / (now() - t0))
+    return statistics.median(rates)
 
 
 # ----------------------------------------------------- selective receive
@@ -214,45 +227,38 @@ SYSTEMS = {
     "gqueue": System("gevent Queue"),
 }
 
-SUITE = register(Suite(
-    name="runtime",
-    title="processes, mailboxes and receive vs their gevent floors",
-    module="tools.bench.runtime",
-    systems=SYSTEMS,
-    benches=(
-        Bench("spawn", "1. spawn+exit", "us/proc", LOWER,
-              {"beamish": beamish_spawn, "greenlet": F.greenlet_spawn, "deque": F.deque_spawn},
-              ref="deque", params={"n": 100_000}, quick_params={"n": 30_000},
-              target=TARGETS["spawn"]),
-        Bench("memory", "2. idle memory", "bytes/proc", LOWER,
-              {"beamish": beamish_memory, "greenlet": F.greenlet_memory, "deque": F.deque_memory},
-              ref="deque", params={"n": 100_000}, quick_params={"n": 20_000},
-              target=TARGETS["memory"]),
-        Bench("pingpong", "3. ping-pong", "us/roundtrip", LOWER,
-              {"beamish": beamish_pingpong, "greenlet": F.greenlet_pingpong,
-               "deque": F.deque_pingpong, "gqueue": F.gqueue_pingpong},
-              ref="deque", params={"n": 200_000}, quick_params={"n": 50_000},
-              target=TARGETS["pingpong"]),
-        Bench("ring", "4. ring", "hops/s", HIGHER,
-              {"beamish": beamish_ring, "deque": F.deque_ring, "gqueue": F.gqueue_ring},
-              ref="deque", params={"procs": 10_000, "hops": 1_000_000},
-              quick_params={"procs": 2_000, "hops": 300_000}, target=TARGETS["ring"]),
-        Bench("fanout", "5. fan-out", "deliveries/s", HIGHER,
-              {"beamish": beamish_fanout, "deque": F.deque_fanout, "gqueue": F.gqueue_fanout},
-              ref="deque", params={"n": 100_000}, quick_params={"n": 30_000},
-              target=TARGETS["fanout"]),
-        Bench("selective", "6. selective receive", "us/receive", LOWER,
-              {"beamish": beamish_selective, "beamish_pred": beamish_selective_predicate,
-               "deque": F.deque_selective, "gqueue": F.gqueue_selective},
-              ref="deque", params={"queued": 10_000, "reps": 200},
-              quick_params={"queued": 10_000, "reps": 100}, target=TARGETS["selective"]),
-    ),
-    checks=(
-        Check("baseline", "7. back to baseline after spawn+exit", back_to_baseline,
-              params={"n": 100_000, "rounds": 2, "slack_mb": 32.0, "growth_mb": 4.0},
-              quick_params={"n": 30_000, "rounds": 2, "slack_mb": 32.0, "growth_mb": 4.0}),
-    ),
-))
+SUITE = suite(
+    "runtime", "processes, mailboxes and receive vs their gevent floors", SYSTEMS,
+    Bench("spawn", "1. spawn+exit", "us/proc", LOWER,
+          {"beamish": beamish_spawn, "greenlet": F.greenlet_spawn, "deque": F.deque_spawn},
+          ref="deque", params={"n": 100_000}, quick_params={"n": 30_000},
+          target=TARGETS["spawn"]),
+    Bench("memory", "2. idle memory", "bytes/proc", LOWER,
+          {"beamish": beamish_memory, "greenlet": F.greenlet_memory, "deque": F.deque_memory},
+          ref="deque", params={"n": 100_000}, quick_params={"n": 20_000},
+          target=TARGETS["memory"]),
+    Bench("pingpong", "3. ping-pong", "us/roundtrip", LOWER,
+          {"beamish": beamish_pingpong, "greenlet": F.greenlet_pingpong,
+           "deque": F.deque_pingpong, "gqueue": F.gqueue_pingpong},
+          ref="deque", params={"n": 200_000}, quick_params={"n": 50_000},
+          target=TARGETS["pingpong"]),
+    Bench("ring", "4. ring", "hops/s", HIGHER,
+          {"beamish": beamish_ring, "deque": F.deque_ring, "gqueue": F.gqueue_ring},
+          ref="deque", params={"procs": 10_000, "hops": 1_000_000},
+          quick_params={"procs": 2_000, "hops": 300_000}, target=TARGETS["ring"]),
+    Bench("fanout", "5. fan-out", "deliveries/s", HIGHER,
+          {"beamish": beamish_fanout, "deque": F.deque_fanout, "gqueue": F.gqueue_fanout},
+          ref="deque", params={"n": 100_000}, quick_params={"n": 30_000},
+          target=TARGETS["fanout"]),
+    Bench("selective", "6. selective receive", "us/receive", LOWER,
+          {"beamish": beamish_selective, "beamish_pred": beamish_selective_predicate,
+           "deque": F.deque_selective, "gqueue": F.gqueue_selective},
+          ref="deque", params={"queued": 10_000, "reps": 200},
+          quick_params={"queued": 10_000, "reps": 100}, target=TARGETS["selective"]),
+    checks=(Check("baseline", "7. back to baseline after spawn+exit", back_to_baseline,
+                  params={"n": 100_000, "rounds": 2, "slack_mb": 32.0, "growth_mb": 4.0},
+                  quick_params={"n": 30_000, "rounds": 2, "slack_mb": 32.0, "growth_mb": 4.0}),),
+)
 
 if __name__ == "__main__":
     child_main(SUITE)

@@ -58,8 +58,8 @@ import psutil
 from tools.harness import HarnessError
 from tools.loadgen import LoadGen, LoadGenError, measure
 
-from ._report import (HIGHER, LOWER, Bench, Suite, System, format_table, json_line,
-                      register, summarize)
+from ._report import (HIGHER, JSON_PREFIX, LOWER, Bench, Suite, System, format_table,
+                      json_line, register, summarize)
 from ._servers import SECRET, ServerGroup, workers_supported
 
 TARGETS = {"memory": 20_000.0, "broadcast": 1000.0, "rate": 5000.0}
@@ -403,15 +403,14 @@ def plot(cfg: dict, sessions: dict, path: str) -> Optional[str]:
         color, marker = styles.get(system, ("gray", "x"))
         label = SYSTEMS[system].label
         for r in failed:   # a size the server could not hold: a cross, not a point of the line
-            a1.scatter([r["held"]], [r["mem_per_client"] / 1000], marker="x", color=color)
-            a1.annotate(f"{r['clients'] // 1000}k tried, {r['held'] / 1000:.1f}k held",
-                        (r["held"], r["mem_per_client"] / 1000), fontsize=7, color=color,
-                        xytext=(4, 4), textcoords="offset points")
-            if r["broadcast_last"] is not None:
-                a2.scatter([r["held"]], [r["broadcast_last"] * 1000], marker="x", color=color)
-                a2.annotate(f"{r['clients'] // 1000}k tried, {r['held'] / 1000:.1f}k held",
-                            (r["held"], r["broadcast_last"] * 1000), fontsize=7, color=color,
-                            xytext=(4, -10), textcoords="offset points")
+            bl = r["broadcast_last"]
+            for ax, y, dy in ((a1, r["mem_per_client"] / 1000, 4),
+                              (a2, None if bl is None else bl * 1000, -10)):
+                if y is not None:
+                    ax.scatter([r["held"]], [y], marker="x", color=color)
+                    ax.annotate(f"{r['clients'] // 1000}k tried, {r['held'] / 1000:.1f}k held",
+                                (r["held"], y), fontsize=7, color=color, xytext=(4, dy),
+                                textcoords="offset points")
         if not recs:
             continue
         xs = [r["held"] for r in recs]
@@ -445,56 +444,55 @@ def plot(cfg: dict, sessions: dict, path: str) -> Optional[str]:
 
 
 # ---------------------------------------------------------------- driver
-SCENARIOS = ("held", "rate", "presence")
+#: scenario -> (the --only / benchmark key prefixes that select it, its key
+#: in the scenario's BENCH_JSON line)
+SCENARIOS = {"held": (("held", "bcast", "broadcast"), "sessions"),
+             "rate": (("rate",), "rate"), "presence": (("presence",), "presence")}
 
 
 def _wanted(only) -> set:
     if not only:
         return set(SCENARIOS)
-    out = set()
-    for k in only:
-        if k.startswith(("held", "bcast", "broadcast")):
-            out.add("held")
-        elif k.startswith("rate"):
-            out.add("rate")
-        elif k.startswith("presence"):
-            out.add("presence")
-    return out
+    return {s for s, (prefixes, _) in SCENARIOS.items() for k in only if k.startswith(prefixes)}
+
+
+def _held_sessions(cfg: dict, log) -> dict:
+    sessions = {"beamish": held_session("beamish", cfg, log)}
+    if cfg["peer"]:
+        sessions["socketio"] = held_session("socketio", cfg, log)
+    return sessions
+
+
+_SESSIONS = {"held": _held_sessions, "rate": rate_session, "presence": presence_session}
+
+
+def _scenario_rows(cfg: dict, scenario: str, result, log) -> tuple:
+    """``(rows, benchmark keys, JSON extras)`` of one scenario's result; the
+    held scenario also draws the plot."""
+    if scenario == "held":
+        path = plot(cfg, result, cfg["plot"])
+        if path:
+            log(f"# plot: {path}")
+        keys = [b.key for b in benches(cfg) if b.key.startswith(("held_", "bcast_"))]
+        return held_rows(cfg, result), keys, {"sessions": result, "plot": path}
+    if scenario == "rate":
+        return rate_rows(cfg, result), ["rate"], {"rate": result}
+    return presence_rows(cfg, result), ["presence_rate", "presence_diff"], {"presence": result}
 
 
 def run_scenarios(cfg: dict, wanted: set, log, emit=None) -> tuple:
-    """Run the wanted scenarios; ``emit(title_keys, rows, extra)`` is called
+    """Run the wanted scenarios; ``emit(keys, rows, extra)`` is called
     after each one (the standalone command prints its table and JSON line).
     Returns ``(rows, details)``."""
-    rows, details = [], {"config": {k: v for k, v in cfg.items()}, "workers_supported":
-                         workers_supported()}
-    if "held" in wanted:
-        sessions = {"beamish": held_session("beamish", cfg, log)}
-        if cfg["peer"]:
-            sessions["socketio"] = held_session("socketio", cfg, log)
-        r = held_rows(cfg, sessions)
-        rows += r
-        details["held"] = sessions
-        details["plot"] = plot(cfg, sessions, cfg["plot"])
-        if details["plot"]:
-            log(f"# plot: {details['plot']}")
-        if emit:
-            emit([b.key for b in benches(cfg) if b.key.startswith(("held_", "bcast_"))], r,
-                 {"sessions": sessions, "plot": details["plot"], "config": _jsonable(cfg)})
-    if "rate" in wanted:
-        res = rate_session(cfg, log)
-        r = rate_rows(cfg, res)
-        rows += r
-        details["rate"] = res
-        if emit:
-            emit(["rate"], r, {"rate": res, "config": _jsonable(cfg)})
-    if "presence" in wanted:
-        res = presence_session(cfg, log)
-        r = presence_rows(cfg, res)
-        rows += r
-        details["presence"] = res
-        if emit:
-            emit(["presence_rate", "presence_diff"], r, {"presence": res, "config": _jsonable(cfg)})
+    rows, details = [], {"config": dict(cfg), "workers_supported": workers_supported()}
+    for name in SCENARIOS:
+        if name in wanted:
+            result = details[name] = _SESSIONS[name](cfg, log)
+            r, keys, extra = _scenario_rows(cfg, name, result, log)
+            details.update({"plot": extra["plot"]} if "plot" in extra else {})
+            rows += r
+            if emit:
+                emit(keys, r, dict(extra, config=_jsonable(cfg)))
     return rows, details
 
 
@@ -505,34 +503,26 @@ def replay(cfg: dict, paths: list, emit, log) -> int:
     for path in paths:
         with open(path) as f:
             for line in f:
-                if line.startswith("BENCH_JSON "):
-                    doc = json.loads(line[len("BENCH_JSON "):])
-                    for key in ("sessions", "rate", "presence"):
-                        if key in doc:
-                            docs[key] = doc
-    if "sessions" in docs:
-        doc = docs["sessions"]
-        sessions = doc["sessions"]
-        for recs in sessions.values():
-            for r in recs:
-                if "clients" in r:
-                    r.setdefault("reached", r["held"] >= REACHED * r["clients"])
-        c = dict(cfg, **{k: v for k, v in doc.get("config", {}).items() if k in cfg})
-        c["sizes"] = tuple(sorted({r["clients"] for recs in sessions.values() for r in recs
-                                   if "clients" in r}))
-        c["quick"] = doc.get("quick", False)
-        c["plot"] = cfg["plot"]
-        path = plot(c, sessions, c["plot"])
-        log(f"# plot: {path}")
-        emit([b.key for b in benches(c) if b.key.startswith(("held_", "bcast_"))],
-             held_rows(c, sessions), {"sessions": sessions, "plot": path, "config": _jsonable(c)})
-    if "rate" in docs:
-        res = docs["rate"]["rate"]
-        c = dict(cfg, rates=tuple(st["offered"] for st in res["steps"]))
-        emit(["rate"], rate_rows(c, res), {"rate": res, "config": _jsonable(c)})
-    if "presence" in docs:
-        emit(["presence_rate", "presence_diff"], presence_rows(cfg, docs["presence"]["presence"]),
-             {"presence": docs["presence"]["presence"], "config": _jsonable(cfg)})
+                if line.startswith(JSON_PREFIX):
+                    doc = json.loads(line[len(JSON_PREFIX):])
+                    docs.update({s: doc for s, (_, key) in SCENARIOS.items() if key in doc})
+    for name, (_, key) in SCENARIOS.items():
+        if name not in docs:
+            continue
+        result, c = docs[name][key], dict(cfg)
+        if name == "held":
+            for recs in result.values():
+                for r in recs:
+                    if "clients" in r:
+                        r.setdefault("reached", r["held"] >= REACHED * r["clients"])
+            c.update({k: v for k, v in docs[name].get("config", {}).items() if k in cfg})
+            c.update(sizes=tuple(sorted({r["clients"] for recs in result.values() for r in recs
+                                         if "clients" in r})),
+                     quick=docs[name].get("quick", False), plot=cfg["plot"])
+        elif name == "rate":
+            c["rates"] = tuple(st["offered"] for st in result["steps"])
+        r, keys, extra = _scenario_rows(c, name, result, log)
+        emit(keys, r, dict(extra, config=_jsonable(c)))
     return 0
 
 

@@ -7,6 +7,7 @@
   messages, pure.
 * :mod:`.client`: a WebSocket / HTTP / Phoenix client on gevent sockets.
 * :mod:`.report`: percentiles, aligned tables and JSON lines.
+* :mod:`.console`: the child side of a :class:`LineProc` (commands on stdin).
 * :mod:`.fixtures`: pytest fixtures (imported by the tests that use them).
 """
 from .procs import (BEAMISH, ROOT, HarnessError, LineProc, Node, ProcError, free_port,
