@@ -22,8 +22,8 @@ EXPORTS = {
         "Supervisor", "SupervisorError", "SysStatus", "Task", "TaskExit", "TaskSupervisor",
         "TaskTimeout", "TimerRef", "UnknownRegistry", "UnknownRequest", "__version__", "alias",
         "call", "cancel_timer", "cast", "child_spec", "count_children", "delete_child",
-        "demonitor", "exit", "get_label", "get_state", "get_status", "is_alive", "link",
-        "long_schedules", "make_ref", "monitor", "node", "node_creation", "process_count",
+        "demonitor", "exit", "get_label", "get_state", "get_status", "hibernate", "is_alive",
+        "link", "long_schedules", "make_ref", "monitor", "node", "node_creation", "process_count",
         "process_flag", "process_info", "processes", "receive", "register", "registered",
         "replace_state", "reply", "restart_child", "self", "send", "send_after", "set_label",
         "set_node_name", "sleep", "spawn", "spawn_link", "spawn_monitor", "spawn_opt",
@@ -34,8 +34,8 @@ EXPORTS = {
         "ANY", "BadArg", "BeamishError", "Down", "Exit", "ExitMsg", "LongSchedule",
         "MonitorInfo", "NameTaken", "NoProc", "NotAProcess", "NotRegistered", "Pid",
         "ProcessInfo", "ReceiveTimeout", "Ref", "TimerRef", "alias", "cancel_timer",
-        "demonitor", "exit", "get_label", "is_alive", "link", "long_schedules", "make_ref",
-        "monitor", "node", "node_creation", "process_count", "process_flag",
+        "demonitor", "exit", "get_label", "hibernate", "is_alive", "link", "long_schedules",
+        "make_ref", "monitor", "node", "node_creation", "process_count", "process_flag",
         "process_info", "processes", "receive", "register", "registered", "self", "send",
         "send_after", "set_label", "set_node_name", "spawn", "spawn_link", "spawn_monitor",
         "spawn_opt", "start_system_monitor", "stop_system_monitor", "unalias", "unlink",
@@ -46,8 +46,8 @@ EXPORTS = {
         "current_process", "decode_term", "deliver", "demonitor_as", "describe_process",
         "encode_term", "end_call_monitor", "exit_pending", "flush_mailbox", "initial_call_of",
         "instance", "instance_entries", "instance_table", "instances", "is_clean_exit",
-        "lookup", "mark_reported", "monitor_as", "process_state_object", "put_instance",
-        "register_term", "remote_down", "remote_exit", "remote_link", "remote_unlink",
+        "is_hibernate_unwind", "lookup", "mark_reported", "monitor_as", "process_state_object",
+        "put_instance", "register_term", "remote_down", "remote_exit", "remote_link", "remote_unlink",
         "remove_instance", "run_callback", "runtime_view", "set_initial_call",
         "set_remote_router", "set_state_object", "tags", "take_first", "take_reply",
         "was_reported"
@@ -64,7 +64,7 @@ EXPORTS = {
     ],
     "beamish.otp.behaviour": [
         "Behaviour", "InitIgnored", "InitStopped", "Loop", "NOTHING", "NoReply", "Reply",
-        "Stop", "enter_loop", "gen_call", "start_behaviour", "stopping"
+        "Stop", "enter_loop", "gen_call", "serve", "start_behaviour", "stopping"
     ],
     "beamish.pubsub": [
         "Adapter", "Broadcast", "FASTLANE_TAG", "Fastlane", "HOST_CLUSTER_ENV",
@@ -76,7 +76,8 @@ EXPORTS = {
     ],
     "beamish.dist": [
         "Dist", "DistError", "NotDistributed", "RemoteException", "TOPIC", "global_names",
-        "join", "leave", "local_members", "members", "monitor_node", "monitor_nodes", "nodes",
+        "is_alive", "join", "known_nodes", "leave", "local_members", "members", "monitor_node",
+        "monitor_nodes", "nodes",
         "rank", "register_name", "registered_names", "stats", "unregister_name",
         "whereis_name", "which_groups"
     ],

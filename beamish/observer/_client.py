@@ -21,14 +21,15 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from ..lowlevel import CodecError, decode_term as decode, encode_term as encode
-from ._errors import AuthError, NodeNotFound, ObserverProtocolError, RemoteError
+from ._errors import AuthError, NodeNotFound, ObserverError, ObserverProtocolError, RemoteError
 from ._leaks import Suspect
 from ._paths import local_nodes, read_cookie, runtime_dir, socket_path
 from ._records import COLUMNS, NodeInfo, ProcessDetail, ProcRow, SocketRow, TreeNode
 from ._slicer import SliceCost
 from ._wire import HELLO_MAX, PROTOCOL_VERSION, REPLY_MAX, frame, hello as hello_payload
 
-__all__ = ["Client", "ProcessList", "Redialer", "connect", "find_node", "live_nodes"]
+__all__ = ["Client", "ProcessList", "Redialer", "cluster_view", "connect", "find_node",
+           "live_nodes"]
 
 DEFAULT_TIMEOUT = 30.0
 _HEADER = struct.Struct(">I")
@@ -66,8 +67,9 @@ class Client:
         if not (isinstance(answer, dict) and answer.get("ok")):
             why = answer.get("error") if isinstance(answer, dict) else repr(answer)
             raise AuthError(f"node {hello.get('node')!r} refused us: {why}")
-        #: The node's name.
+        #: The node's name (after :meth:`attach`, the node attached to).
         self.node: str = hello.get("node", "?")
+        self.via: Optional[str] = None
 
     @classmethod
     def over(cls, sock: Any, cookie: Optional[str] = None) -> "Client":
@@ -146,6 +148,20 @@ class Client:
         """``exit(pid, "kill")`` on the node; True if the process was alive."""
         return bool(self.request("kill", pid=pid)["killed"])
 
+    def attach(self, node: str) -> None:
+        """Relay this connection's requests, from now on, to ``node``, which
+        the node connected to reaches through distribution (see
+        :func:`connect`); :attr:`node` becomes ``node``.
+
+        Raises:
+            RemoteError: the node does not run distribution, is not
+                connected to ``node``, or ``node`` does not answer.
+        """
+        self.request("attach", node=node)
+        #: The node connected to, when requests are relayed to another.
+        self.via = self.node
+        self.node = node
+
     def sockets(self) -> list:
         """The node's TCP and UDP sockets (SocketRow records), busiest first."""
         return [SocketRow._make(r) for r in self.request("sockets")["sockets"]]
@@ -214,16 +230,7 @@ def find_node(name: Optional[str] = None, directory: Optional[str] = None) -> st
     raise NodeNotFound(f"several local nodes {what}: {', '.join(matches)}; name one")
 
 
-def connect(name: Optional[str] = None, *, cookie: Optional[str] = None,
-            timeout: float = DEFAULT_TIMEOUT) -> Client:
-    """Connect to a local node by name (see :func:`find_node`).
-
-    Raises:
-        NodeNotFound, AuthError, CookieError, OSError.
-    """
-    path = find_node(name)
-    if cookie is None:
-        cookie = read_cookie(create=False)
+def _dial(path: str, cookie: str, timeout: float) -> Client:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
@@ -232,6 +239,83 @@ def connect(name: Optional[str] = None, *, cookie: Optional[str] = None,
     except BaseException:
         sock.close()
         raise
+
+
+def cluster_view(*, cookie: Optional[str] = None, timeout: float = DEFAULT_TIMEOUT,
+                 directory: Optional[str] = None) -> dict:
+    """What the local nodes know of the cluster: node name -> ``(up, its
+    socket label if it is local else None, the labels of the local nodes
+    connected to it)``.  Every live local
+    node is in it (up, by its socket label), and every node one of them
+    knows through distribution (up if one of them is connected to it).
+    A local node that does not answer is left out."""
+    if cookie is None:
+        cookie = read_cookie(create=False)
+    d = directory or runtime_dir()
+    view: dict = {}
+    for label in live_nodes(d):
+        try:
+            with _dial(socket_path(label, d), cookie, timeout) as client:
+                info = client.node_info()
+        except (ObserverError, OSError):
+            continue
+        seen_by = view.get(info.node, (True, None, ()))[2]
+        view[info.node] = (True, label, seen_by)
+        for name, connected in info.cluster:
+            was_up, was_label, seen_by = view.get(name, (False, None, ()))
+            view[name] = (was_up or connected, was_label,
+                          seen_by + (label,) if connected else seen_by)
+    return view
+
+
+def connect(name: Optional[str] = None, *, cookie: Optional[str] = None,
+            timeout: float = DEFAULT_TIMEOUT) -> Client:
+    """Connect to a node by name.
+
+    A node of this host is reached through its socket (see
+    :func:`find_node`).  Any other node is reached through a local node
+    connected to it by distribution, which relays the requests (see
+    :meth:`Client.attach`); ``name`` is then the node's full name, or the
+    part before ``@`` when that is unique in the cluster.
+
+    Raises:
+        NodeNotFound, AuthError, CookieError, OSError.
+    """
+    if cookie is None:
+        cookie = read_cookie(create=False)
+    try:
+        path = find_node(name)
+    except NodeNotFound as local_miss:
+        if not name or os.sep in name:
+            raise
+        return _connect_through_cluster(name, cookie, timeout, local_miss)
+    return _dial(path, cookie, timeout)
+
+
+def _connect_through_cluster(name: str, cookie: str, timeout: float,
+                             local_miss: NodeNotFound) -> Client:
+    view = cluster_view(cookie=cookie, timeout=timeout)
+    reachable = {n: seen_by for n, (up, _, seen_by) in view.items() if up and seen_by}
+    matches = [n for n in reachable if n == name] or \
+        [n for n in reachable if n.split("@")[0] == name]
+    if not matches:
+        raise NodeNotFound(f"{local_miss}; nor is a node {name!r} connected to one of them "
+                           f"(cluster: {', '.join(sorted(reachable)) or 'none known'})")
+    if len(matches) > 1:
+        raise NodeNotFound(f"several nodes in the cluster are named {name!r}: "
+                           f"{', '.join(sorted(matches))}; name one")
+    target = matches[0]
+    client = _dial(socket_path(reachable[target][0]), cookie, timeout)
+    try:
+        client.attach(target)
+    except RemoteError as e:
+        client.close()
+        raise NodeNotFound(f"node {target} cannot be reached through {client.node}: {e}") \
+            from None
+    except BaseException:
+        client.close()
+        raise
+    return client
 
 
 class Redialer:
@@ -261,6 +345,22 @@ class Redialer:
         fresh = connect(self.node, cookie=self._cookie, timeout=self._timeout)
         self.client.close()
         self.client = fresh
+
+    def switch(self, name: str) -> None:
+        """Observe the node ``name`` instead (local or through the cluster,
+        as :func:`connect`); the current connection stays if it fails.
+
+        Raises:
+            as :meth:`reconnect`.
+        """
+        fresh = connect(name, cookie=self._cookie, timeout=self._timeout)
+        self.client.close()
+        self.client = fresh
+        self.node = fresh.node
+
+    def cluster_view(self) -> dict:
+        """See :func:`cluster_view`."""
+        return cluster_view(cookie=self._cookie, timeout=self._timeout)
 
     def node_info(self, history: bool = False) -> NodeInfo:
         return self.client.node_info(history)

@@ -3,7 +3,8 @@
 These functions run inside a control connection's process.  They read the
 runtime only through its public introspection (``processes``,
 ``process_info``, ``is_alive``) and the supervisors' own calls
-(``which_children``, ``restart_counts``), and walk large tables through a
+(``which_children``, ``restart_counts``) and distribution's cluster view
+(``beamish.dist``), and walk large tables through a
 :class:`~._slicer.Slicer` so the hub is never held for long.
 """
 from __future__ import annotations
@@ -24,6 +25,7 @@ import gevent
 
 from ..core import (Pid, ProcessInfo, exit as exit_signal, is_alive, node, node_creation,
                     process_count, process_info, processes, whereis)
+from ..dist import is_alive as distributed, known_nodes
 from ..lowlevel import lookup, process_state_object
 from ..otp import CallExit, CallTimeout, call, get_state
 from ._footprint import StateSizer, monitor_table_bytes
@@ -303,7 +305,8 @@ def node_info(stats: NodeStats, history: bool = False) -> NodeInfo:
         cpu_percent=stats.cpu_percent, process_count=process_count(),
         message_rate=stats.message_rate, hub_latency_ms=stats.hub_latency_ms,
         run_queue=stats.run_queue(), history=tuple(stats.history) if history else (),
-        open_files=_open_files(stats), open_files_limit=_open_files_limit())
+        open_files=_open_files(stats), open_files_limit=_open_files_limit(),
+        dist=distributed(), cluster=tuple(known_nodes()))
 
 
 def _open_files(stats: NodeStats) -> int:

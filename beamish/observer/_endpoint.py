@@ -1,7 +1,7 @@
 """The control endpoint: a node's Unix socket for observers.
 
 ``beamish run`` starts one on every node (``--no-control`` opts out).  It is
-three kinds of process:
+four kinds of process:
 
 * the listener (registered as ``beamish.control``) owns the socket and
   accepts connections;
@@ -9,9 +9,21 @@ three kinds of process:
 * one process per connection: the handshake (see :mod:`._wire`), then one
   request at a time.  A connection's walk over the process table is sliced
   (:mod:`._slicer`), so serving a 100k-process list holds the hub for about
-  two milliseconds at a time, never for the whole walk.
+  two milliseconds at a time, never for the whole walk;
+* the relay (registered as ``beamish.observer``), which answers the same
+  requests for observers on other machines.
 
-The sampler and the connections are linked to the listener, so stopping
+Other nodes.  An observer sees only the sockets of its own host.  To watch
+a node elsewhere it connects to a local node that runs distribution
+(``beamish.dist``) and sends ``{"op": "attach", "node": NAME}``; from then
+on that connection's requests are relayed, as remote calls, to the relay
+of ``NAME``, and its encoded replies come back unchanged.  The cookie
+guards the local socket and the cluster secret (distribution's signed
+frames) the hop between nodes.  A reply larger than one distribution
+frame (``Dist``'s ``max_frame``, 16 MiB by default: a process list of
+some tens of thousands of processes) is refused with an error saying so.
+
+The sampler, the relay and the connections are linked to the listener, so stopping
 the listener (``stop_control_endpoint``, or its supervisor's shutdown)
 stops them all and removes the socket.  ``beamish run`` starts it under a
 supervisor of its own (:func:`control_endpoint_spec`), so a crash restarts
@@ -51,7 +63,8 @@ from ..lowlevel import (CodecError, current_process, decode_term as decode, enco
                         take_first)
 from ..core import (ANY, Pid, Ref, demonitor, exit, make_ref, monitor, node, receive, send,
                     spawn_link, spawn_opt, unlink, whereis)
-from ..otp import ChildSpec
+from ..dist import NotDistributed, is_alive as distributed, nodes, stats as dist_stats
+from ..otp import CallExit, CallTimeout, ChildSpec, GenServer, NoReply, call, reply as reply_to
 from ._collect import (iter_rows, kill, node_info, parse_pid, process_detail, sockets,
                        supervision_tree)
 from ._errors import EndpointError, ObserverProtocolError
@@ -68,9 +81,15 @@ from ._wire import (HELLO_MAX, PROTOCOL_VERSION, REQUEST_MAX, FrameReader, frame
 log = logging.getLogger(__name__)
 
 __all__ = ["start_control_endpoint", "stop_control_endpoint", "control_endpoint_spec",
-           "REGISTERED_NAME"]
+           "answer", "REGISTERED_NAME", "RELAY_NAME"]
 
 REGISTERED_NAME = "beamish.control"
+#: The local name of the relay that answers observers of other nodes.
+RELAY_NAME = "beamish.observer"
+#: Seconds a relayed request may take (the list of 100k processes takes ~1.5 s).
+RELAY_TIMEOUT = 30.0
+#: Bytes of a distribution frame kept for its envelope around a relayed reply.
+RELAY_MARGIN = 64 << 10
 #: Seconds a new connection has to complete the handshake.
 HANDSHAKE_TIMEOUT = 5.0
 #: accept() errors that mean "out of resources for now": back off and retry.
@@ -215,6 +234,7 @@ def _listener_main(ctx: _Context, parent: Pid, ack: Ref, interval: float) -> Non
     try:
         send(parent, (ack, "ok"))
         spawn_link(sampler_main, ctx.stats, interval)
+        _Relay.start_link(ctx, name=RELAY_NAME)
         while True:
             spawn_link(_connection_main, _accept(sock, ctx), ctx)
     finally:
@@ -319,30 +339,68 @@ def _handshake(conn: _Conn, ctx: _Context) -> bool:
 
 
 def _serve(conn: _Conn, ctx: _Context) -> None:
+    """Answer requests in order.  After ``attach`` to another node, every
+    request is relayed to that node (see :func:`_relay`)."""
+    remote: Optional[str] = None
     while True:
         req = conn.recv()
         if req is None:
             return
-        op = req.get("op") if isinstance(req, dict) else None
-        handler = _HANDLERS.get(op) if isinstance(op, str) else None
-        if handler is None:
-            conn.send({"ok": False, "error": f"unknown request {op!r}"})
-            continue
-        try:
-            handler(conn, ctx, req)
-        except (OSError, ObserverProtocolError):
-            raise
-        except Exception as e:
-            log.exception("control request %r failed", op)
-            conn.send({"ok": False, "error": f"{op} failed: {e!r}"})
+        if isinstance(req, dict) and req.get("op") == "attach":
+            remote, reply = _attach(req.get("node"), remote)
+        elif remote is None:
+            reply = answer(ctx, req, conn.peer)
+        else:
+            reply = _relay(remote, req)
+        _send_reply(conn, reply)
 
 
-def _op_node_info(conn: _Conn, ctx: _Context, req: dict) -> None:
+def _send_reply(conn: _Conn, reply: Any) -> None:
+    if isinstance(reply, _Encoded):
+        conn.sock.sendall(frame_header(reply.size()))
+        for chunk in reply.chunks:
+            conn.sock.sendall(chunk)
+    else:
+        conn.send(reply)
+
+
+class _Encoded:
+    """A reply already encoded, in pieces sent one after the other (the
+    process list is packed while walking, and never joined locally)."""
+
+    __slots__ = ("chunks",)
+
+    def __init__(self, *chunks: Any) -> None:
+        self.chunks = chunks
+
+    def size(self) -> int:
+        return sum(len(c) for c in self.chunks)
+
+    def join(self) -> bytes:
+        return b"".join(self.chunks)
+
+
+def answer(ctx: _Context, req: Any, who: Callable[[], str]) -> Any:
+    """The reply to one request: a map, or an :class:`_Encoded` one.  ``who``
+    says who asks (for the log of a kill).  Unknown requests and failures
+    are error replies, never exceptions."""
+    op = req.get("op") if isinstance(req, dict) else None
+    handler = _HANDLERS.get(op) if isinstance(op, str) else None
+    if handler is None:
+        return {"ok": False, "error": f"unknown request {op!r}"}
+    try:
+        return handler(ctx, req, who)
+    except Exception as e:
+        log.exception("control request %r failed", op)
+        return {"ok": False, "error": f"{op} failed: {e!r}"}
+
+
+def _op_node_info(ctx: _Context, req: dict, who: Callable) -> dict:
     info = node_info(ctx.stats, history=bool(req.get("history")))
-    conn.send({"ok": True, "info": info.to_wire()})
+    return {"ok": True, "info": info.to_wire()}
 
 
-def _op_processes(conn: _Conn, ctx: _Context, req: dict) -> None:
+def _op_processes(ctx: _Context, req: dict, who: Callable) -> _Encoded:
     # Packed row by row into one buffer while walking, so neither the walk
     # nor the encoding holds the hub for long, and the reply is never
     # built as one huge Python structure.
@@ -360,35 +418,30 @@ def _op_processes(conn: _Conn, ctx: _Context, req: dict) -> None:
         head.pack(value)
     head.pack("rows")
     head.pack_array_header(n)
-    prefix, rows = head.bytes(), body.getbuffer()
-    conn.sock.sendall(frame_header(len(prefix) + len(rows)) + prefix)
-    conn.sock.sendall(rows)
+    return _Encoded(head.bytes(), body.getbuffer())
 
 
-def _op_process(conn: _Conn, ctx: _Context, req: dict) -> None:
+def _op_process(ctx: _Context, req: dict, who: Callable) -> dict:
     pid = parse_pid(req.get("pid"))
     detail = process_detail(pid, req.get("messages", 20)) if pid is not None else None
     if detail is None:
-        conn.send({"ok": False, "error": f"no such process {req.get('pid')!r}"})
-    else:
-        conn.send({"ok": True, "process": detail.to_wire()})
+        return {"ok": False, "error": f"no such process {req.get('pid')!r}"}
+    return {"ok": True, "process": detail.to_wire()}
 
 
-def _op_tree(conn: _Conn, ctx: _Context, req: dict) -> None:
-    conn.send({"ok": True, "roots": [t.to_wire() for t in supervision_tree(ctx.roots)]})
+def _op_tree(ctx: _Context, req: dict, who: Callable) -> dict:
+    return {"ok": True, "roots": [t.to_wire() for t in supervision_tree(ctx.roots)]}
 
 
-def _op_kill(conn: _Conn, ctx: _Context, req: dict) -> None:
+def _op_kill(ctx: _Context, req: dict, who: Callable) -> dict:
     pid = parse_pid(req.get("pid"))
     if pid is None:
-        conn.send({"ok": False, "error": f"not a pid of this node: {req.get('pid')!r}"})
-        return
-    log.warning("control endpoint: killing %r at an observer's request (%s)", pid,
-                conn.peer())
-    conn.send({"ok": True, "killed": kill(pid)})
+        return {"ok": False, "error": f"not a pid of this node: {req.get('pid')!r}"}
+    log.warning("control endpoint: killing %r at an observer's request (%s)", pid, who())
+    return {"ok": True, "killed": kill(pid)}
 
 
-def _op_leaks(conn: _Conn, ctx: _Context, req: dict) -> None:
+def _op_leaks(ctx: _Context, req: dict, who: Callable) -> dict:
     """Leak flags the node can raise alone: duplicate monitors now, and a
     process count growing while traffic is flat in the sampler's history."""
     slicer = Slicer(ctx.budget)
@@ -401,26 +454,96 @@ def _op_leaks(conn: _Conn, ctx: _Context, req: dict) -> None:
     else:
         samples = [Sample(0.0, 0, 0.0, procs)]
     suspects = find_suspects(samples, Thresholds())
-    conn.send({"ok": True, "suspects": [s.to_wire() for s in suspects],
-               "cost": slicer.finish().to_wire()})
+    return {"ok": True, "suspects": [s.to_wire() for s in suspects],
+            "cost": slicer.finish().to_wire()}
 
 
-def _op_sockets(conn: _Conn, ctx: _Context, req: dict) -> None:
+def _op_sockets(ctx: _Context, req: dict, who: Callable) -> dict:
     rows = sockets(ctx.stats, ctx.sockets_seen)
-    conn.send({"ok": True, "sockets": [list(r) for r in rows]})
+    return {"ok": True, "sockets": [list(r) for r in rows]}
 
 
-def _op_tables(conn: _Conn, ctx: _Context, req: dict) -> None:
+def _op_tables(ctx: _Context, req: dict, who: Callable) -> dict:
     """PubSubs (with their ``top`` busiest topics), Registries and Trackers."""
     top = req.get("top", DEFAULT_TOP)
     if not isinstance(top, int) or isinstance(top, bool):
-        conn.send({"ok": False, "error": f"top must be an int, got {top!r}"})
-        return
-    conn.send({"ok": True, "tables": collect_tables(top).to_wire()})
+        return {"ok": False, "error": f"top must be an int, got {top!r}"}
+    return {"ok": True, "tables": collect_tables(top).to_wire()}
 
 
-def _op_ping(conn: _Conn, ctx: _Context, req: dict) -> None:
-    conn.send({"ok": True})
+def _op_ping(ctx: _Context, req: dict, who: Callable) -> dict:
+    return {"ok": True}
+
+
+# ------------------------------------------------------- other nodes
+def _attach(target: Any, current: Optional[str]) -> tuple:
+    """``(node to relay to or None, reply)`` for an ``attach`` request: this
+    node itself, or a node distribution connects it to whose relay answers.
+    A refused attach leaves the connection as it was."""
+    if not isinstance(target, str):
+        return current, {"ok": False, "error": f"attach needs a node name, got {target!r}"}
+    if target == node():
+        return None, {"ok": True, "node": target}
+    if not distributed():
+        return current, {"ok": False, "error": f"node {node()} does not run distribution "
+                                               f"(beamish.dist.Dist), so it reaches no other node"}
+    if target not in nodes():
+        return current, {"ok": False, "error": f"node {target} is not connected to {node()} "
+                                               f"(connected: {', '.join(nodes()) or 'none'})"}
+    reply = _relay(target, {"op": "ping"})
+    if isinstance(reply, dict):
+        return current, reply
+    return target, {"ok": True, "node": target}
+
+
+def _relay(target: str, req: Any) -> Any:
+    """Ask ``target``'s relay to answer ``req``: its encoded reply, or an
+    error reply if the node or its relay does not answer."""
+    try:
+        payload = call((RELAY_NAME, target), ("observe", req), RELAY_TIMEOUT)
+    except CallExit as e:
+        return {"ok": False, "error": f"node {target} did not answer through the cluster "
+                                      f"({e.reason}; is its control endpoint running?)"}
+    except CallTimeout:
+        return {"ok": False, "error": f"node {target} did not answer within {RELAY_TIMEOUT:g} s"}
+    if not isinstance(payload, bytes):
+        return {"ok": False, "error": f"node {target}'s relay sent {type(payload).__name__}, "
+                                      f"not an encoded reply"}
+    return _Encoded(payload)
+
+
+class _Relay(GenServer):
+    """Answers the control requests of observers attached through another
+    node (registered as :data:`RELAY_NAME`).  Only nodes of the cluster can
+    call it: distribution drops frames not signed with the cluster secret.
+    Each request runs in a process of its own, so a long process list does
+    not hold up the others; the reply is the encoded map, as the endpoint
+    would send it, and an error reply if it is larger than distribution
+    carries in one frame."""
+
+    def init(self, ctx: _Context) -> None:
+        self.ctx = ctx
+
+    def handle_call(self, request: Any, from_: tuple) -> Any:
+        if not (isinstance(request, tuple) and len(request) == 2 and request[0] == "observe"):
+            return encode({"ok": False, "error": f"not an observer request: {request!r}"[:200]})
+        spawn_link(_relay_request, self.ctx, request[1], from_)
+        return NoReply()
+
+
+def _relay_request(ctx: _Context, req: Any, from_: tuple) -> None:
+    caller = from_[0]
+    reply = answer(ctx, req, lambda: f"an observer on node {getattr(caller, 'node', '?')}")
+    payload = reply.join() if isinstance(reply, _Encoded) else encode(reply)
+    try:
+        limit = dist_stats()["max_frame"] - RELAY_MARGIN
+    except NotDistributed:
+        return      # distribution stopped meanwhile: the caller is cut off anyway
+    if len(payload) > limit:
+        payload = encode({"ok": False, "error": f"the reply ({len(payload):,} bytes) is larger "
+                                                f"than the cluster carries in one frame "
+                                                f"({limit:,}); observe this node from its host"})
+    reply_to(from_, payload)
 
 
 _HANDLERS = {

@@ -27,7 +27,9 @@ EXIT_UNREACHABLE = 2
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The observer's options, on ``beamish observer``'s parser."""
-    parser.add_argument("node", nargs="?", help="node name (default: the only local node)")
+    parser.add_argument("node", nargs="?",
+                        help="node name: a node of this host, or one a local node reaches "
+                             "through the cluster (default: the only local node)")
     parser.add_argument("--once", action="store_true", help="print one snapshot and exit")
     parser.add_argument("--json", action="store_true", help="with --once: print JSON")
     parser.add_argument("--check", action="store_true",
@@ -81,6 +83,10 @@ def once(client: Client, out: TextIO, as_json: bool) -> int:
               f"RSS {info.rss / 2**20:.1f} MiB, CPU {info.cpu_percent:.0f}%, "
               f"{info.message_rate:.0f} reductions/s, hub latency "
               f"{info.hub_latency_ms:.2f} ms\n")
+    if info.dist:
+        out.write("cluster: " + (", ".join(f"{name} {'up' if up else 'down'}"
+                                           for name, up in info.cluster) or "no other node")
+                  + "\n")
     top = sorted(plist.rows, key=lambda r: r.reductions, reverse=True)[:20]
     out.write(f"{'pid':<14}{'name':<24}{'reds':>10}{'msgq':>8}{'mon':>6}{'dup':>5}  "
               f"current function\n")

@@ -86,17 +86,29 @@ class NodeInfo:
     history: tuple = ()      # HistoryPoint records, oldest first, when asked
     open_files: int = 0      # file descriptors the OS process has open
     open_files_limit: int = 0    # its RLIMIT_NOFILE soft limit (0: unknown or unlimited)
+    #: Whether distribution runs on the node (it is opt-in: the app starts
+    #: ``beamish.dist.Dist``); a node that predates the field reports False.
+    dist: bool = False
+    #: The node's cluster view: ``(name, up)`` for every other node it has
+    #: heard from, sorted (``beamish.dist.known_nodes``).
+    cluster: tuple = ()
 
     def to_wire(self) -> dict:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["history"] = [h.to_wire() for h in self.history]
+        d["cluster"] = [[name, up] for name, up in self.cluster]
         return d
 
     @classmethod
     def from_wire(cls, d: dict) -> "NodeInfo":
         d = dict(d)
         d["history"] = tuple(HistoryPoint.from_wire(h) for h in d.get("history") or ())
+        d["cluster"] = tuple((str(name), bool(up)) for name, up in d.get("cluster") or ())
         return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
+
+    def connected(self) -> list:
+        """The names of the other nodes this node is connected to."""
+        return [name for name, up in self.cluster if up]
 
 
 @dataclass(frozen=True)

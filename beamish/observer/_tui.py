@@ -3,7 +3,8 @@
 The app reads a node only through a *source*: a :class:`~._client.Client`
 (wrapped in a :class:`~._client.Redialer` by ``beamish observer``), or
 anything with the same five methods (tests pass a fake); ``sockets``,
-``tables`` and ``reconnect`` are used when the source has them (tables
+``tables``, ``reconnect``, ``switch`` and ``cluster_view`` are used when
+the source has them (tables
 otherwise through the client's ``tables`` request).  Requests run in a worker
 thread, one at a time, so a slow node never freezes the screen.  Every
 refresh fetches the node info (with its sampler history) and the process
@@ -21,8 +22,10 @@ by message queue (observer_cli's ``mq``), ``s``/``o`` sort column/order
 since the last refresh), ``enter`` process detail, ``k`` kill (asks
 first), ``t`` supervision tree, ``a`` processes by application, ``p``
 sockets, ``T`` tables (PubSub topics, Registry and Presence sizes),
+``N`` the cluster's nodes (enter observes the highlighted one),
 ``+``/``-`` refresh interval, ``space`` pause, ``R`` refresh
-now, ``q`` quit.
+now, ``q`` quit.  A line under the system panel names the cluster's
+nodes, up or down, as the observed node sees them.
 """
 from __future__ import annotations
 
@@ -45,6 +48,7 @@ from ._table import NUMERIC, filter_rows, sort_rows, window
 from ._tables import Tables, fetch_tables
 from ._tui_screens import (AppsScreen, ConfirmKill, HelpScreen, NodeGone, ProcessScreen,
                            SocketsScreen, TreeScreen, format_bytes, format_duration)
+from ._tui_nodes import NodesScreen, cluster_line, node_rows, view_of
 from ._tui_tables import TablesScreen
 
 __all__ = ["ObserverApp", "Source", "SHOWN_COLUMNS", "INTERVALS", "brief_call"]
@@ -114,6 +118,7 @@ class ObserverApp(App):
     TITLE = "beamish observer"
     CSS = """
     #system { height: 8; }
+    #cluster { height: 1; }
     #sysinfo { width: 52; }
     #sparks { width: 1fr; }
     #sparks Sparkline { height: 1; margin-bottom: 1; }
@@ -134,6 +139,7 @@ class ObserverApp(App):
         Binding("w", "window", "Window", show=False), Binding("k", "kill", "Kill"),
         Binding("t", "tree", "Tree"), Binding("a", "apps", "Apps"),
         Binding("p", "sockets", "Sockets"), Binding("T", "tables", "Tables"),
+        Binding("N", "nodes", "Nodes"),
         Binding("plus,equals_sign", "slower", "+interval", show=False),
         Binding("minus", "faster", "-interval", show=False),
         Binding("space", "pause", "Pause", show=False),
@@ -176,6 +182,7 @@ class ObserverApp(App):
                 yield Label("memory (RSS)", id="l_rss")
                 yield Sparkline([], id="s_rss")
                 yield Label("CPU", id="l_cpu")
+        yield Static("", id="cluster")
         yield Input(placeholder="filter: words in pid, name, calls, status; 'dup'", id="filter")
         yield Static("", id="status")
         yield DataTable(id="procs", cursor_type="row", zebra_stripes=True)
@@ -286,6 +293,38 @@ class ObserverApp(App):
     async def fetch_tables(self) -> Tables:
         return await self._ask(fetch_tables, self.source)
 
+    async def fetch_nodes(self) -> list:
+        """The nodes view's rows: the host's view of the cluster when the
+        source can look at the host's sockets, else the observed node's."""
+        look = getattr(self.source, "cluster_view", None)
+        if look is not None:
+            view = await self._ask(look)
+        else:
+            view = view_of(await self._ask(self.source.node_info))
+        return node_rows(view, self.info.node if self.info is not None else None)
+
+    async def switch_node(self, name: str) -> bool:
+        """Observe ``name`` instead, starting afresh; False (and a notice)
+        if it cannot be reached: the current node stays."""
+        switch = getattr(self.source, "switch", None)
+        if switch is None:
+            self.notify("this source observes one node only", severity="error")
+            return False
+        if self.info is not None and name == self.info.node and not self.gone:
+            return True
+        try:
+            await asyncio.to_thread(self._locked, switch, name)
+        except GONE_ERRORS as e:
+            self.notify(f"cannot observe {name}: {e}", severity="error")
+            return False
+        self.gone, self.error, self.retry_delay = False, None, RETRY_FIRST
+        self.rows, self.previous, self.info, self.cost_ms = [], {}, None, 0.0
+        self.samples.clear()
+        self.suspects = []
+        await self.refresh_data()
+        self.notify(f"observing {name}")
+        return True
+
     def name_of(self, pid: str) -> Optional[str]:
         """The registered name (else the label) of a process of the last list."""
         row = next((r for r in self.rows if r.pid == pid), None)
@@ -365,6 +404,7 @@ class ObserverApp(App):
         if i is None:
             return
         self.sub_title = i.node
+        self.query_one("#cluster", Static).update(cluster_line(i))
         self.query_one("#sysinfo", Static).update(
             f"node {i.node}  (os pid {i.os_pid})\n"
             f"up {format_duration(i.uptime)}  python {i.python}  gevent {i.gevent}\n"
@@ -437,6 +477,9 @@ class ObserverApp(App):
 
     def action_tables(self) -> None:
         self.push_screen(TablesScreen())
+
+    def action_nodes(self) -> None:
+        self.push_screen(NodesScreen())
 
     def action_next_sort(self) -> None:
         fields = [f for f, _ in SHOWN_COLUMNS]

@@ -375,6 +375,7 @@ HELP = """\
   t        supervision tree (k kills the highlighted process)
   a        processes by application     p    sockets
   T        tables: PubSub topics, Registry and Presence sizes
+  N        the cluster's nodes: enter observes the highlighted one
   + / -    refresh interval             space  pause      R  refresh now
   ?        this help                    q    quit
 
