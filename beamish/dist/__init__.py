@@ -8,7 +8,7 @@ Start :class:`Dist` on every node, over a PubSub that spans the cluster
 
 Then the core's ``send``, ``monitor``, ``link``, ``exit`` and GenServer
 ``call``/``cast`` work on pids of other nodes and on ``(name, node)``
-exactly as on local ones (see ``docs/distribution.rst`` for the
+exactly as on local ones (see README.rst's "Distribution" section for the
 guarantees).  This package adds what only exists with several nodes:
 :func:`nodes`, :func:`monitor_node`, :func:`monitor_nodes`, cluster-wide
 names (:func:`register_name`... and :data:`global_names` for
