@@ -56,7 +56,7 @@ from .core._process import _await_reply, _current, _deliver, _demonitor_as, _end
 from .core._process import _monitor_as, _run_callback, _set_initial_call, _take_reply
 from .core._process import flush_mailbox, take_first
 from .core._process import _remote_down, _remote_exit, _remote_link, _remote_unlink
-from .core._process import _set_remote_router
+from .core._process import _set_remote_router, _Hibernate
 from .core._reasons import is_clean_exit, mark_reported, was_reported
 from .core._runtime import NO_EXIT as _NO_EXIT
 from .core._runtime import (Process, RuntimeView, describe_process, initial_call_of, lookup,
@@ -66,7 +66,8 @@ __all__ = [
     "CodecError", "InstanceTaken", "Process", "RuntimeView", "await_reply", "current_process",
     "decode_term", "deliver", "demonitor_as", "describe_process", "encode_term",
     "end_call_monitor", "exit_pending", "flush_mailbox", "initial_call_of", "instance",
-    "instance_entries", "instance_table", "instances", "is_clean_exit", "lookup", "mark_reported",
+    "instance_entries", "instance_table", "instances", "is_clean_exit", "is_hibernate_unwind",
+    "lookup", "mark_reported",
     "monitor_as", "process_state_object", "put_instance", "register_term", "remote_down",
     "remote_exit", "remote_link", "remote_unlink", "remove_instance", "run_callback",
     "runtime_view", "set_initial_call", "set_remote_router", "set_state_object", "tags",
@@ -92,6 +93,14 @@ remote_unlink = _remote_unlink
 #: loop iteration (gevent's ``loop.run_callback``).  ``fn`` runs outside
 #: any process: it must not block, ``receive`` or raise.
 run_callback = _run_callback
+
+
+def is_hibernate_unwind(exc: BaseException) -> bool:
+    """True if ``exc`` is :func:`beamish.hibernate` unwinding the stack:
+    not an error and not the process's end.  A ``try`` that releases
+    something however the process ends (``except BaseException``) must
+    re-raise it untouched and release nothing: the process lives on."""
+    return exc.__class__ is _Hibernate
 
 
 def exit_pending(proc: Process) -> bool:

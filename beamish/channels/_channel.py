@@ -35,6 +35,8 @@ as Phoenix's channel server is a GenServer: it starts with an acknowledged
 ``join``, follows the base's terminate rules and crash report, answers
 ``get_state``/``get_status`` (its state is the channel instance), and
 shows ``module:Class.join`` as its initial call and its topic as its label.
+After ``hibernate_after`` seconds without a message (15 by default, as
+Phoenix's channels; None: never) it hibernates until the next one.
 """
 from __future__ import annotations
 
@@ -64,6 +66,9 @@ class Channel:
 
     #: Events that go through ``handle_out`` instead of the fastlane.
     intercept: tuple = ()
+    #: Seconds without a message after which the channel process hibernates
+    #: (gives its greenlet back until the next one); None: never.
+    hibernate_after: Optional[float] = 15.0
 
     # runtime fields (set by the channel process before ``join``)
     topic: str
@@ -127,7 +132,8 @@ def start_channel(cls: type, topic: str, payload: Any, join_ref: Optional[str], 
             ``join``, or a kill).
     """
     return start_behaviour(_CHANNEL, cls, (topic, payload, join_ref, socket_pid, assigns, pubsub,
-                                           wire), link=True, trap_exit=True)
+                                           wire), link=True, trap_exit=True,
+                           hibernate_after=cls.hibernate_after)
 
 
 class _ChannelBehaviour(Behaviour):

@@ -78,6 +78,8 @@ def _describe(frame: Any) -> str:
 def _status(proc: Process) -> str:
     if proc.exit_ is not _NO_EXIT:
         return "exiting"
+    if proc.parked == 3:
+        return "hibernating"
     g = proc.g
     if g is getcurrent():
         return "running"
@@ -102,7 +104,7 @@ def _memory(proc: Process, frame: Any) -> int:
     for table in (proc.links, proc.monitors, proc.monitored_by, proc.tags):
         if table is not None:
             size += sys.getsizeof(table)
-    if not proc.adopted:
+    if not proc.adopted and proc.g is not None:   # a hibernating one has none
         size += GREENLET_OVERHEAD
         f = frame
         while f is not None:

@@ -26,6 +26,14 @@ sleep): gevent's own waits are token-based (``Waiter``), so an exit signal
 is thrown into them with ``greenlet.throw``, exactly as gevent's
 ``Greenlet.kill`` does.
 
+Hibernation (``hibernate``, Erlang's ``erlang:hibernate/3``) unwinds a
+process's stack with an exception down to ``_run``, which keeps the
+continuation as the process's ``fn`` and parks the record with no
+greenlet (``parked == 3``): the worker greenlet goes back to the pool.
+Whatever would wake a parked process (a message, an exit signal) puts a
+hibernating one on the ready queue instead, and a worker starts its
+continuation like a newly spawned process.
+
 Exit signals are never lost and never swallowed.  A pending signal is kept
 in ``exit_`` until the process ends: if user code catches the
 :class:`~beamish.core._errors.Exit` exception, the next ``receive`` raises it
@@ -62,7 +70,7 @@ __all__ = [
     "spawn", "spawn_link", "spawn_monitor", "spawn_opt", "self", "send", "receive",
     "link", "unlink", "monitor", "demonitor", "exit", "process_flag", "is_alive",
     "register", "unregister", "whereis", "registered", "send_after", "cancel_timer",
-    "alias", "unalias", "set_label", "get_label",
+    "alias", "unalias", "set_label", "get_label", "hibernate",
 ]
 
 _hub = get_hub()
@@ -189,6 +197,9 @@ def _run(proc: Process) -> None:
         reason: Any = "normal"
     except Exit as e:
         reason = e.reason
+    except _Hibernate as h:
+        _hibernated(proc, h.fn, h.args, h.kwargs)
+        return
     except GreenletExit:
         reason = "killed"
     except Exception as e:
@@ -213,6 +224,69 @@ def _start(proc: Process) -> None:
     if not _kick_pending:
         _kick_pending = True
         _run_callback(_kick)
+
+
+class _Hibernate(BaseException):
+    """Raised by :func:`hibernate` to unwind the process's stack down to
+    the runtime, which then parks the process without a greenlet.  Not an
+    error: code that catches ``BaseException`` must let it through
+    (``beamish.lowlevel.is_hibernate_unwind`` tells it apart)."""
+
+    def __init__(self, fn: Callable, args: tuple, kwargs: dict) -> None:
+        super().__init__()
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+
+
+def hibernate(fn: Callable, *args: Any, **kwargs: Any) -> None:
+    """Give the calling process's greenlet back until a message comes, then
+    run ``fn(*args, **kwargs)`` (Erlang's ``erlang:hibernate/3``).
+
+    Never returns: the stack is discarded (unwound by an exception, so the
+    ``finally`` blocks of the frames it leaves do run; call it in tail
+    position, outside ``try`` blocks that would release anything).  The
+    process keeps its pid, mailbox, links, monitors, name, label, flags and
+    pending timers, and holds no greenlet and no frames while it sleeps.
+    The next message, or an exit signal, starts ``fn`` on a pooled
+    greenlet; when ``fn`` returns the process ends, as if ``fn`` had been
+    the function it was spawned with.  With messages already queued it
+    carries on at once.  ``process_info`` shows the status
+    ``"hibernating"``.
+
+    Raises:
+        NotAProcess: the caller was not started by ``spawn`` (the main
+            greenlet, a plain gevent Greenlet): it has a stack of its own
+            to keep.
+        Exit: an exit signal is pending (the process ends here).
+    """
+    g = getcurrent()
+    p = getattr(g, "_bproc", None)
+    if p is None or p.adopted:
+        raise NotAProcess("only a process started with spawn can hibernate")
+    if p.exit_ is not _NO_EXIT:
+        raise Exit(p.exit_)
+    raise _Hibernate(fn, args, kwargs)
+
+
+def _hibernated(proc: Process, fn: Callable, args: tuple, kwargs: dict) -> None:
+    """The stack of ``proc`` is unwound: park it with ``fn(*args)`` as its
+    continuation and no greenlet (``parked == 3``), or restart it at once
+    if a message is already queued."""
+    if proc.exit_ is not _NO_EXIT:    # signalled while its stack unwound
+        _terminate(proc, proc.exit_)
+        return
+    proc.fn = fn
+    proc.args = args
+    proc.kwargs = kwargs or None
+    proc.g = None
+    if proc.mq:
+        _start(proc)
+        return
+    proc.mq = None       # an empty deque is 600 bytes: made again on a message
+    proc.tags = None
+    proc.scanned = 0
+    proc.parked = 3
 
 
 def spawn(fn: Callable, *args: Any, **kwargs: Any) -> Pid:
@@ -398,6 +472,9 @@ def send(dest: Any, msg: Any) -> Any:
     if p.parked == 1:
         p.parked = 2
         _run_callback(p.g.switch)
+    elif p.parked == 3:
+        p.parked = 0
+        _start(p)
     return msg
 
 
@@ -412,6 +489,9 @@ def _deliver(p: Process, msg: Any) -> None:
     if p.parked == 1:
         p.parked = 2
         _run_callback(p.g.switch)
+    elif p.parked == 3:
+        p.parked = 0
+        _start(p)
 
 
 def _on_timer(p: Process) -> None:
@@ -725,6 +805,9 @@ def _kill(p: Process, reason: Any) -> None:
         _run_callback(p.g.switch)
     elif p.parked == 0:
         _run_callback(_throw_exit, p)
+    elif p.parked == 3:          # hibernating: start it, and the worker ends it
+        p.parked = 0
+        _start(p)
 
 
 def _kill_adopted(p: Process, reason: Any) -> None:

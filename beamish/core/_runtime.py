@@ -78,7 +78,8 @@ class Process:
         self.args = args
         self.kwargs = kwargs
         self.mq = None            # deque, made on the first message
-        self.parked = 0           # 0 running/runnable, 1 parked in receive, 2 woken
+        self.parked = 0           # 0 running/runnable, 1 parked in receive, 2 woken,
+        #                           3 hibernating (no greenlet: g is None)
         self.exit_ = NO_EXIT
         self.trap = False
         self.links = None         # set of Pid

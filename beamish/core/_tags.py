@@ -13,7 +13,7 @@ between nodes; compare them with ``==``.
 from __future__ import annotations
 
 __all__ = [
-    "CALL", "CAST", "SYSTEM", "START_ACK", "TASK_REPLY_TO",
+    "CALL", "CAST", "SYSTEM", "START_ACK", "TASK_REPLY_TO", "HIBERNATE_TIMEOUT",
     "FRAME", "CLOSED", "IN", "LEAVE", "PUSH", "REPLY",
     "TICK", "FLUSH_DIFFS", "ACCEPTED", "SIGNAL", "WORKER_EXIT", "START_NEXT",
 ]
@@ -33,6 +33,9 @@ SYSTEM = "$system"
 START_ACK = "$gen_ack"
 #: ``(TASK_REPLY_TO, ref)``: a Task learns where its result goes.
 TASK_REPLY_TO = "$task_reply_to"
+#: ``(HIBERNATE_TIMEOUT, ref)``: a hibernating behaviour process's
+#: receive timeout, kept by a timer aimed at itself.
+HIBERNATE_TIMEOUT = "$hibernate_timeout"
 
 # ---- channels: connection reader, socket and channel processes ----------
 #: ``(FRAME, data)``: the connection's reader hands a frame's data to its

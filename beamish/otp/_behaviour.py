@@ -34,7 +34,19 @@ The loop
     result (``NoReply``/``Reply``: the next timeout and continuation;
     ``Stop``: stop; anything else: wait for the next message).  Nothing
     lives on the stack between two turns, so this is where hibernation
-    will give the greenlet back and resume the loop on another.
+    gives the greenlet back and resumes the loop on another.
+
+Hibernation
+    A ``Reply``/``NoReply`` with ``hibernate=True`` (gen_server's
+    ``hibernate`` in ``{reply, R, S, hibernate}``) hibernates the process
+    (:func:`beamish.core.hibernate`) once the result is handled (after a
+    continuation, if it asked for one); the ``hibernate_after`` start
+    option does it after that many seconds without a message (OTP's
+    ``{hibernate_after, T}``).  A receive timeout still pending then is
+    kept by a ``send_after`` timer aimed at the process, so the timeout
+    callback runs as if the process had waited awake.  A woken process
+    runs :meth:`Behaviour.run` again, which is where a behaviour puts a
+    ``try`` that must hold for as long as the process lives.
 
 Ending
     ``terminate`` runs on a ``Stop`` result, on :func:`stop`, when a
@@ -55,8 +67,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from ..core import (ANY, BeamishError, Down, Exit, ExitMsg, Pid, demonitor, make_ref, monitor,
-                   receive, send)
+from ..core import (ANY, BeamishError, Down, Exit, ExitMsg, Pid, cancel_timer, demonitor,
+                   hibernate, make_ref, monitor, receive, send, send_after)
 from ..core import exit as exit_signal
 from ..core import node, spawn_opt, unlink
 from ..lowlevel import (await_reply, current_process, describe_process, end_call_monitor,
@@ -87,6 +99,8 @@ class Reply:
     value: Any = None
     timeout: Optional[float] = None
     continue_: Any = NOTHING
+    #: Hibernate once the reply is sent (gen_server's ``hibernate``).
+    hibernate: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +109,8 @@ class NoReply:
 
     timeout: Optional[float] = None
     continue_: Any = NOTHING
+    #: Hibernate now (gen_server's ``hibernate``).
+    hibernate: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +207,15 @@ class Behaviour:
         """Run the continuation ``cont`` a result asked for; return a result."""
         raise NotImplementedError
 
+    def run(self, loop: "Loop") -> None:
+        """Serve ``loop`` until it ends (:func:`serve`): the process's body,
+        entered when it starts and again each time it wakes from
+        hibernation.  Override to wrap :func:`serve` in what must hold as
+        long as the process lives (a ``try`` releasing a resource however
+        it ends); let ``beamish.lowlevel.is_hibernate_unwind`` exceptions
+        through untouched: the process does not end there."""
+        serve(loop)
+
     def terminate(self, loop: "Loop", reason: Any) -> None:
         """Run the user's ``terminate(reason)``."""
         loop.obj.terminate(reason)
@@ -218,7 +243,8 @@ class Behaviour:
 class Loop:
     """All a behaviour process keeps between two messages (see :func:`step`)."""
 
-    __slots__ = ("kind", "obj", "me", "parent", "timeout", "cont", "last")
+    __slots__ = ("kind", "obj", "me", "parent", "timeout", "cont", "last", "hibernate_after",
+                 "hib", "tick")
 
     def __init__(self, kind: Behaviour, obj: Any, me: Any, parent: Pid) -> None:
         self.kind = kind
@@ -228,6 +254,12 @@ class Loop:
         self.timeout: Optional[float] = None
         self.cont: Any = NOTHING
         self.last: Any = None         # the message being handled, for crash reports
+        #: Seconds without a message after which the process hibernates (None: never).
+        self.hibernate_after: Optional[float] = None
+        self.hib = False              # the last result asked to hibernate
+        #: While hibernating with a receive timeout pending: (message, TimerRef)
+        #: of the timer standing in for it.
+        self.tick: Any = None
 
 
 class _Stopping(Exception):
@@ -248,9 +280,11 @@ def stopping(reason: Any, after: Optional[Callable[[], None]] = None) -> _Stoppi
 # ------------------------------------------------------------- starting
 def start_behaviour(kind: Behaviour, cls: type, args: tuple = (), kwargs: Optional[dict] = None,
                     *, name: Any = None, link: bool = True, timeout: Optional[float] = None,
-                    trap_exit: bool = False) -> tuple:
+                    trap_exit: bool = False, hibernate_after: Optional[float] = None) -> tuple:
     """Start a process of behaviour ``kind`` for user class ``cls`` and wait
     for its ``init`` (OTP's ``proc_lib:start_link`` + ``gen:start``).
+    ``hibernate_after``: seconds without a message after which the process
+    hibernates (None: never), as OTP's start option.
 
     Returns ``(pid, value)`` where ``value`` is what ``init`` returned, or
     ``(None, value)`` if ``init`` raised :class:`InitIgnored`.
@@ -263,7 +297,8 @@ def start_behaviour(kind: Behaviour, cls: type, args: tuple = (), kwargs: Option
     """
     me = current_process()
     ack = make_ref()
-    pid, ref = spawn_opt(_init_it, (kind, cls, args, kwargs or {}, me.pid, ack, name, link),
+    pid, ref = spawn_opt(_init_it, (kind, cls, args, kwargs or {}, me.pid, ack, name, link,
+                                    hibernate_after),
                          link=link, monitor=True, trap_exit=trap_exit)
     set_initial_call(pid, kind.initial_call(cls))
     msg = receive((_ACK, ack, ANY), ("DOWN", ref, ANY, ANY, ANY), timeout=timeout,
@@ -294,7 +329,7 @@ def start_behaviour(kind: Behaviour, cls: type, args: tuple = (), kwargs: Option
 
 
 def _init_it(kind: Behaviour, cls: type, args: tuple, kwargs: dict, starter: Pid, ack: Any,
-             name: Any, linked: bool) -> None:
+             name: Any, linked: bool, hibernate_after: Optional[float]) -> None:
     me = current_process()
 
     def nack(status: str, value: Any) -> None:
@@ -314,6 +349,7 @@ def _init_it(kind: Behaviour, cls: type, args: tuple, kwargs: dict, starter: Pid
             return
     obj = cls.__new__(cls)
     loop = Loop(kind, obj, me, starter if linked else me.pid)
+    loop.hibernate_after = hibernate_after
     set_state_object(obj)
     try:
         value = kind.init(loop, args, kwargs)
@@ -329,21 +365,25 @@ def _init_it(kind: Behaviour, cls: type, args: tuple, kwargs: dict, starter: Pid
         nack("error", e)
         raise
     send(starter, (_ACK, ack, ("ok", value)))
-    serve(loop)
+    kind.run(loop)
 
 
 def enter_loop(kind: Behaviour, obj: Any, *, parent: Optional[Pid] = None,
-               timeout: Optional[float] = None) -> None:
+               timeout: Optional[float] = None, hibernate_after: Optional[float] = None) -> None:
     """Make the calling process a behaviour process serving ``obj`` (OTP's
     ``gen_server:enter_loop``), for a process started without
     :func:`start_behaviour`; returns when the loop ends normally, and
-    raises ``Exit`` otherwise.  ``parent`` defaults to the process itself."""
+    raises ``Exit`` otherwise.  ``parent`` defaults to the process itself.
+    With ``hibernate_after`` the process may hibernate: the stack that
+    called ``enter_loop`` is then unwound and never returned to (put what
+    must outlive it in :meth:`Behaviour.run`)."""
     me = current_process()
     set_initial_call(me.pid, kind.initial_call(kind.callback_class(obj)))
     set_state_object(obj)
     loop = Loop(kind, obj, me, parent if parent is not None else me.pid)
     loop.timeout = timeout
-    serve(loop)
+    loop.hibernate_after = hibernate_after
+    kind.run(loop)
 
 
 # ------------------------------------------------------------- the loop
@@ -387,9 +427,9 @@ def step(loop: Loop) -> None:
     callback's result.
 
     Between two turns the process holds nothing on its stack: the
-    :class:`Loop` record is its whole continuation.  (Hibernation, to
-    come, gives the greenlet back here and runs the next turn on a pooled
-    one when a message arrives.)
+    :class:`Loop` record is its whole continuation, so hibernation gives
+    the greenlet back here and the next turn runs on a pooled one when a
+    message arrives.
     """
     kind = loop.kind
     cont = loop.cont
@@ -397,15 +437,14 @@ def step(loop: Loop) -> None:
         loop.cont = NOTHING
         _result(loop, kind.resume(loop, cont))
         return
-    timeout = loop.timeout
-    if timeout is None:
-        msg = receive()
-    else:
-        msg = receive(timeout=timeout, default=NOTHING)
-        if msg is NOTHING:
-            loop.last = "timeout"
-            _result(loop, kind.timeout(loop))
-            return
+    if loop.hib:
+        loop.hib = False
+        _hibernate(loop, loop.timeout)
+    msg = _next(loop)
+    if msg is NOTHING:
+        loop.last = "timeout"
+        _result(loop, kind.timeout(loop))
+        return
     loop.last = msg
     cls = msg.__class__
     if cls is tuple and msg and msg[0] == _SYSTEM and len(msg) == 3:
@@ -416,11 +455,50 @@ def step(loop: Loop) -> None:
     _result(loop, kind.dispatch(loop, msg))
 
 
+def _next(loop: Loop) -> Any:
+    """The next message, or NOTHING when ``loop.timeout`` passed without
+    one; hibernates first if ``hibernate_after`` passes without one."""
+    tick = loop.tick
+    if tick is not None:   # woken from hibernation with a timeout pending
+        loop.tick = None
+        msg = receive()
+        if msg is tick[0]:
+            return NOTHING
+        if not cancel_timer(tick[1]):
+            take_first(loop.me, tick[0])   # it fired as this message came
+        return msg
+    timeout = loop.timeout
+    after = loop.hibernate_after
+    if timeout is None:
+        if after is None:
+            return receive()
+        msg = receive(timeout=after, default=NOTHING)
+        if msg is NOTHING:
+            _hibernate(loop, None)
+        return msg
+    if after is not None and after < timeout:
+        msg = receive(timeout=after, default=NOTHING)
+        if msg is NOTHING:
+            _hibernate(loop, timeout - after)
+        return msg
+    return receive(timeout=timeout, default=NOTHING)
+
+
+def _hibernate(loop: Loop, timeout: Optional[float]) -> None:
+    """Hibernate the process (never returns); a pending receive
+    ``timeout`` is kept by a timer whose message :func:`_next` knows."""
+    if timeout is not None:
+        tick = (tags.HIBERNATE_TIMEOUT, make_ref())
+        loop.tick = (tick, send_after(timeout, loop.me.pid, tick))
+    hibernate(loop.kind.run, loop)
+
+
 def _result(loop: Loop, res: Any) -> None:
     cls = res.__class__
     if cls is NoReply or cls is Reply:
         loop.timeout = res.timeout
         loop.cont = res.continue_
+        loop.hib = res.hibernate
     elif cls is Stop:
         raise _Stopping(res.reason)
     else:

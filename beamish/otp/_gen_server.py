@@ -11,9 +11,11 @@ return               meaning
 ===================  =========================================================
 a value              ``handle_call``: reply with it.  Other callbacks: carry on
                      (``None`` is the usual value).
-``Reply(v, ...)``    reply ``v``; options ``timeout=`` and ``continue_=``
+``Reply(v, ...)``    reply ``v``; options ``timeout=``, ``continue_=`` and
+                     ``hibernate=``
 ``NoReply(...)``     no reply now (``handle_call`` replies later with
-                     ``reply(from_, v)``); options ``timeout=``, ``continue_=``
+                     ``reply(from_, v)``); options ``timeout=``, ``continue_=``,
+                     ``hibernate=``
 ``Stop(reason)``     stop with ``reason``, after ``terminate``; in
                      ``handle_call``, ``Stop(reason, reply=v)`` replies once
                      ``terminate`` has returned (as OTP)
@@ -41,7 +43,11 @@ clause does in Elixir: the base ``handle_call``, ``handle_cast`` and
 
 ``timeout=t`` (seconds) delivers ``handle_info("timeout")`` if no message
 arrives within ``t``; ``continue_=arg`` runs ``handle_continue(arg)``
-before the next message is taken.
+before the next message is taken.  ``hibernate=True`` hibernates the
+server until its next message (it gives its greenlet back and keeps only
+its records: OTP's ``hibernate``); so does the class attribute
+``hibernate_after = t``, after ``t`` seconds without a message (OTP's
+``{hibernate_after, T}`` start option; ``start_server`` takes it too).
 
 Example::
 
@@ -72,8 +78,8 @@ from typing import Any, Optional
 
 from ..core import Pid, send
 from ..lowlevel import current_process, tags
-from ._behaviour import (IGNORE, Behaviour, InitIgnored, InitStopped, Loop, NoReply, Reply, Stop,
-                         gen_call, reply, start_behaviour, stop, stopping, whereis_server)
+from ._behaviour import (IGNORE, NOTHING, Behaviour, InitIgnored, InitStopped, Loop, NoReply,
+                         Reply, Stop, gen_call, reply, start_behaviour, stop, stopping, whereis_server)
 from ._child_spec import ChildSpec
 from ._errors import BadGenServer, UnknownRequest
 
@@ -100,6 +106,8 @@ class GenServer:
     restart: str = "permanent"
     shutdown: Any = 5000
     child_type: str = "worker"
+    #: Seconds without a message after which the server hibernates (None: never).
+    hibernate_after: Optional[float] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Refuse, where the class is written, what would silently not work."""
@@ -174,13 +182,15 @@ class GenServer:
 
 
 def start_server(cls: type, args: tuple = (), kwargs: Optional[dict] = None, *, name: Any = None,
-                 link: bool = True, timeout: Optional[float] = None) -> Optional[Pid]:
+                 link: bool = True, timeout: Optional[float] = None,
+                 hibernate_after: Any = NOTHING) -> Optional[Pid]:
     """Start a server of ``cls`` running ``init(*args, **kwargs)``, as
     ``gen_server:start_link(Module, Args)``: what ``cls.start_link`` does
     by default, for a class whose own ``start_link``/``start`` takes other
     arguments.  ``link=False`` starts it unlinked (``start``); ``timeout``
     (seconds) bounds the wait for ``init``, after which the server is
-    killed (as OTP's ``{timeout, T}`` start option).
+    killed (as OTP's ``{timeout, T}`` start option).  ``hibernate_after``
+    (seconds, or None for never) overrides the class's.
 
     Returns its pid, or None if ``init`` returned ``IGNORE``.
 
@@ -188,8 +198,10 @@ def start_server(cls: type, args: tuple = (), kwargs: Optional[dict] = None, *, 
         StartError: ``init`` returned ``Stop``, raised, the name is taken,
             or ``init`` did not return within ``timeout`` (``"timeout"``).
     """
+    if hibernate_after is NOTHING:
+        hibernate_after = cls.hibernate_after
     return start_behaviour(_GEN_SERVER, cls, args, kwargs, name=name, link=link,
-                           timeout=timeout)[0]
+                           timeout=timeout, hibernate_after=hibernate_after)[0]
 
 
 def start_link(cls: type, *args: Any, name: Any = None, **kwargs: Any) -> Optional[Pid]:
@@ -225,7 +237,7 @@ class _GenServerBehaviour(Behaviour):
         if isinstance(res, Stop):
             raise InitStopped(res.reason)
         if isinstance(res, NoReply):
-            loop.timeout, loop.cont = res.timeout, res.continue_
+            loop.timeout, loop.cont, loop.hib = res.timeout, res.continue_, res.hibernate
         return pid
 
     def dispatch(self, loop: Loop, msg: Any) -> Any:

@@ -9,9 +9,9 @@ rules and writes the one crash report.  See :mod:`beamish.otp._behaviour`
 for the rules; applications use GenServer and never need this module.
 """
 from ._behaviour import (NOTHING, Behaviour, InitIgnored, InitStopped, Loop, NoReply, Reply, Stop,
-                         enter_loop, gen_call, start_behaviour, stopping)
+                         enter_loop, gen_call, serve, start_behaviour, stopping)
 
 __all__ = [
     "Behaviour", "InitIgnored", "InitStopped", "Loop", "NOTHING", "NoReply", "Reply", "Stop",
-    "enter_loop", "gen_call", "start_behaviour", "stopping",
+    "enter_loop", "gen_call", "serve", "start_behaviour", "stopping",
 ]

@@ -7,6 +7,9 @@ says ok and whose ``shout`` event broadcasts its payload to the topic (the
 chat's ``new_msg``, and the broadcast the suite times).  No presence, no
 tokens: the per-socket cost of the Channels layer itself.
 
+``--hibernate-after S`` sets the socket's and the channel's
+``hibernate_after`` (``none``: never; default: the classes' own, 15 s).
+
 Commands on stdin (:func:`tools.harness.console.serve`): ``rss`` ->
 ``rss BYTES``, ``stats`` -> ``stats N`` (channels joined now).  Prints
 ``listening PORT`` once the endpoint listens.
@@ -43,8 +46,13 @@ class BenchSocket(Socket):
         return {}
 
 
+def _seconds_or_none(text):
+    return None if text == "none" else float(text)
+
+
 def add_arguments(parser):
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--hibernate-after", type=_seconds_or_none, default=15.0)
 
 
 def console():
@@ -52,6 +60,7 @@ def console():
 
 
 def children(config):
+    BenchSocket.hibernate_after = BenchChannel.hibernate_after = config.hibernate_after
     return [PubSub.child_spec(PUBSUB),
             Endpoint.child_spec(pubsub=PUBSUB, sockets={"/socket": BenchSocket},
                                 host="127.0.0.1", port=config.port,

@@ -56,9 +56,9 @@ TOPIC = "room:lobby"
 
 # ---------------------------------------------------------------- sessions
 def _start_server(kind: str, log_dir: str) -> tuple:
-    if kind == "beamish":
-        srv = Node("tools.bench._chan_server", "--no-control", name="chanbench@127.0.0.1",
-                   log_dir=log_dir)
+    if kind in _HIBERNATE_AFTER:
+        srv = Node("tools.bench._chan_server", "--no-control", "--hibernate-after",
+                   _HIBERNATE_AFTER[kind], name="chanbench@127.0.0.1", log_dir=log_dir)
     else:
         srv = LineProc([sys.executable, "-m", "tools.bench._chan_floor"], "chan-floor", log_dir)
     try:
@@ -180,7 +180,14 @@ def _per_subscriber(serializer: str, subscribers: int, reps: int) -> Sample:
 
 
 # ------------------------------------------------------------------ suite
+#: The beamish servers measured and their ``hibernate_after``: sockets and
+#: channels that stay awake, and ones that hibernate half a second after
+#: their last message (the default is 15 s, as Phoenix's: idle clients of
+#: a running server hibernate the same way, later).
+_HIBERNATE_AFTER = {"beamish": "none", "beamish_hib": "0.5"}
+
 SYSTEMS = {"beamish": System("beamish", floor=False),
+           "beamish_hib": System("beamish, hibernating", floor=False),
            "gevent": System("bare gevent server"),
            "fastlane": System("beamish, fastlane", floor=False),
            "per_sub": System("encode per subscriber")}
@@ -189,7 +196,7 @@ _SMALL = {"sockets": 1_000, "tries": 5, "per_process": 2_500}
 _SMALL_QUICK = {"sockets": 1_000, "tries": 3, "per_process": 2_500}
 _LARGE = {"sockets": 10_000, "tries": 5, "per_process": 2_500}
 _LARGE_QUICK = {"sockets": 2_000, "tries": 3, "per_process": 2_500}
-_SESSION = {k: partial(_session, k) for k in ("beamish", "gevent")}
+_SESSION = {k: partial(_session, k) for k in ("beamish", "beamish_hib", "gevent")}
 _ENC = {"subscribers": 10_000, "reps": 2_000}
 _ENC_QUICK = {"subscribers": 1_000, "reps": 1_000}
 

@@ -14,7 +14,8 @@ import statistics
 
 import gevent
 
-from beamish import process_count, process_info, receive, registered, send, spawn
+from beamish import (GenServer, exit, hibernate, process_count, process_info, receive,
+                     registered, send, spawn)
 from beamish import self as self_pid
 
 from . import _floors as F
@@ -66,6 +67,47 @@ def beamish_memory(n: int) -> Sample:
     sample = pids[::max(1, n // 10_000)]   # process_info costs ~30 us; 10k pids is plenty
     estimate = sum(process_info(p).memory for p in sample) / len(sample)
     return Sample((r1 - r0) / n, {"process_info().memory mean": (estimate, "bytes/proc")})
+
+
+# --------------------------------------------------- hibernated memory
+def beamish_hibernated_memory(n: int) -> Sample:
+    """Resident memory per idle process that hibernated (``hibernate``: no
+    greenlet, no frames; its record, pid and continuation only)."""
+    self_pid()
+    started = [0]
+
+    def idle():
+        started[0] += 1
+        hibernate(receive)
+    r0 = rss()
+    pids = [spawn(idle) for _ in range(n)]
+    settle(started, n)
+    gevent.sleep(0)
+    r1 = rss()
+    sample = pids[::max(1, n // 10_000)]
+    estimate = sum(process_info(p).memory for p in sample) / len(sample)
+    return Sample((r1 - r0) / n, {"process_info().memory mean": (estimate, "bytes/proc")})
+
+
+class _Idle(GenServer):
+    """A GenServer that hibernates as soon as it has nothing to do."""
+
+    hibernate_after = 0.0
+
+
+def beamish_hibernated_genserver_memory(n: int) -> Sample:
+    """Resident memory per idle hibernated GenServer (started unlinked;
+    the issue's target: at most 1,500 B; Erlang's idle process: 2.7 KB)."""
+    self_pid()
+    r0 = rss()
+    pids = [_Idle.start() for _ in range(n)]
+    while any(process_info(p).status != "hibernating" for p in pids[-100:]):
+        gevent.sleep(0.01)
+    r1 = rss()
+    for p in pids:
+        exit(p, "kill")
+    gevent.sleep(0.1)
+    return Sample((r1 - r0) / n, {})
 
 
 # ------------------------------------------------------------- ping-pong
@@ -222,6 +264,8 @@ def back_to_baseline(n: int, rounds: int, slack_mb: float, growth_mb: float) -> 
 SYSTEMS = {
     "beamish": System("beamish", floor=False),
     "beamish_pred": System("beamish, predicate", floor=False),
+    "beamish_hib": System("beamish, hibernated", floor=False),
+    "genserver_hib": System("GenServer, hibernated", floor=False),
     "greenlet": System("raw greenlet"),
     "deque": System("deque mailbox"),
     "gqueue": System("gevent Queue"),
@@ -234,7 +278,9 @@ SUITE = suite(
           ref="deque", params={"n": 100_000}, quick_params={"n": 30_000},
           target=TARGETS["spawn"]),
     Bench("memory", "2. idle memory", "bytes/proc", LOWER,
-          {"beamish": beamish_memory, "greenlet": F.greenlet_memory, "deque": F.deque_memory},
+          {"beamish": beamish_memory, "beamish_hib": beamish_hibernated_memory,
+           "genserver_hib": beamish_hibernated_genserver_memory,
+           "greenlet": F.greenlet_memory, "deque": F.deque_memory},
           ref="deque", params={"n": 100_000}, quick_params={"n": 20_000},
           target=TARGETS["memory"]),
     Bench("pingpong", "3. ping-pong", "us/roundtrip", LOWER,
