@@ -40,7 +40,10 @@ entered with ``enter_loop`` as the endpoint spawns it: the connection's
 messages are its dispatch, it answers ``get_state``/``get_status`` (its
 state is a ``_State`` record: the Socket instance, assigns, channels), and
 shows ``module:Class.connect`` of the user's Socket class as its initial
-call and ``Socket.id(assigns)``, when not None, as its label.
+call and ``Socket.id(assigns)``, when not None, as its label.  After
+``hibernate_after`` seconds without a message (15 by default, as
+Phoenix's; None: never) it hibernates: it gives its greenlet back until
+the next frame, push or broadcast, its idle timeout kept by a timer.
 """
 from __future__ import annotations
 
@@ -52,9 +55,9 @@ from typing import Any, Optional
 import gevent
 
 from ..core import ANY, ExitMsg, exit, process_flag, send, set_label, unlink
-from ..lowlevel import current_process, tags, take_first
+from ..lowlevel import current_process, is_hibernate_unwind, tags, take_first
 from ..otp import NoReply, StartError, Stop
-from ..otp.behaviour import Behaviour, Loop, enter_loop
+from ..otp.behaviour import Behaviour, Loop, enter_loop, serve
 from ..pubsub import FASTLANE_TAG, subscribe as _ps_subscribe
 from ._channel import start_channel
 from ._errors import ProtocolError
@@ -99,6 +102,9 @@ class Socket:
     max_rate: float = 200.0
     idle_timeout: float = 60.0
     send_timeout: float = 5.0
+    #: Seconds without a message after which the socket process hibernates
+    #: (gives its greenlet back until the next one); None: never.
+    hibernate_after: Optional[float] = 15.0
     #: Queued outgoing messages past which a client is a slow reader.
     max_backlog: int = 10_000
 
@@ -161,7 +167,9 @@ class _State:
         self.channels: dict = {}   # topic -> (pid, join_ref)
         self.by_pid: dict = {}     # pid -> topic
         self.last_in = time.monotonic()
-        self.idle = socket.idle_timeout
+        # a transport that ends quiet clients itself (LongPoll: no poll for
+        # a while) needs no idle timeout here
+        self.idle = None if getattr(ws, "watches_idle", False) else socket.idle_timeout
         self.wait = NoReply(timeout=self.idle)   # every turn's result: wait for the next
         self.turn = 0
 
@@ -196,12 +204,7 @@ def socket_main(socket: Socket, ws: Any, ser: Any, assigns: dict, pubsub: str) -
         set_label(sid)
     if sid:
         _ps_subscribe(pubsub, sid)
-    try:
-        enter_loop(_SOCKET, st, timeout=st.idle)
-    finally:
-        # however the process ends (a kill included), the connection goes
-        if not ws.closed:
-            ws.abort()
+    enter_loop(_SOCKET, st, timeout=st.idle, hibernate_after=socket.hibernate_after)
 
 
 class _SocketBehaviour(Behaviour):
@@ -213,6 +216,19 @@ class _SocketBehaviour(Behaviour):
 
     def callback_class(self, obj: Any) -> type:
         return type(obj.socket)
+
+    def run(self, loop: Loop) -> None:
+        """Serve; however the process ends (a kill included) the
+        connection goes, but not when it only hibernates."""
+        ws = loop.obj.ws
+        try:
+            serve(loop)
+        except BaseException as e:
+            if not is_hibernate_unwind(e) and not ws.closed:
+                ws.abort()
+            raise
+        if not ws.closed:
+            ws.abort()
 
     def dispatch(self, loop: Loop, msg: Any) -> Any:
         st = loop.obj
