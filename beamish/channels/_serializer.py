@@ -27,6 +27,13 @@ Two serializers ship, chosen per connection by the ``vsn`` query parameter
     that a server without msgpack support (Phoenix's ``~> 2.0.0``) refuses it
     with 403 instead of speaking JSON to a client that sends msgpack.
 
+A *frozen* payload (a dict whose type has a true ``frozen_payload``
+class attribute, such as a Presence's shared topic listing) promises it is
+never changed once built: its encoding is cached per topic (the last
+frozen payload pushed on it, by identity) and spliced into each pushed
+frame, so that the many joiners of a busy topic that are all pushed the
+same listing cost one encode of it, not one each.
+
 Every malformed input raises :class:`~beamish.channels.ProtocolError` and
 nothing else.  The server side of a serializer is the :class:`Serializer`
 protocol; both implementations also offer ``client_encode`` and
@@ -354,6 +361,47 @@ def _parse_json_text(data: object) -> Any:
     return value
 
 
+class _FrozenEncodings:
+    """The encoding of the last frozen payload pushed on each topic.
+
+    Keyed by topic, holding the payload itself (so that its identity
+    cannot be reused by another object while cached); a new frozen payload
+    on the topic replaces the old one.  At most ``limit`` topics are kept,
+    the oldest dropped first.
+    """
+
+    __slots__ = ("encode", "limit", "entries")
+
+    def __init__(self, encode: Callable[[Any, Any, Any], Any], limit: int = 4096) -> None:
+        self.encode, self.limit = encode, limit
+        self.entries: dict = {}
+
+    def get(self, topic: Any, event: Any, payload: Any) -> Any:
+        """The encoding of ``payload``, made at most once per (topic, payload)."""
+        entry = self.entries.get(topic)
+        if entry is not None and entry[0] is payload:
+            return entry[1]
+        encoded = self.encode(topic, event, payload)
+        entries = self.entries
+        entries.pop(topic, None)
+        if len(entries) >= self.limit:
+            del entries[next(iter(entries))]
+        entries[topic] = (payload, encoded)
+        return encoded
+
+
+def _is_frozen(payload: Any) -> bool:
+    return getattr(payload.__class__, "frozen_payload", False) is True
+
+
+def _json_fragment(topic: Any, event: Any, payload: Any) -> str:
+    head = _json_text([None, None, topic, event])
+    return _json_text([None, None, topic, event, payload])[len(head) - 1:-1]   # ",{...}"
+
+
+_json_frozen = _FrozenEncodings(_json_fragment)
+
+
 class V2JSONSerializer(_Stateless):
     """Phoenix's V2 JSON serializer, spoken by the ``phoenix`` JS client.
 
@@ -385,6 +433,9 @@ class V2JSONSerializer(_Stateless):
         """
         payload = message.payload
         if isinstance(payload, dict):
+            if _is_frozen(payload):
+                head = _json_text([message.join_ref, message.ref, message.topic, message.event])
+                return head[:-1] + _json_frozen.get(message.topic, message.event, payload) + "]"
             return _json_text([message.join_ref, message.ref, message.topic, message.event, payload])
         if isinstance(payload, _BYTES_LIKE):
             if message.ref is not None:
@@ -484,6 +535,13 @@ def _pack(frame: list[Any]) -> bytes:
         ) from exc
 
 
+def _msgpack_fragment(topic: Any, event: Any, payload: Any) -> bytes:
+    return _pack([None, None, topic, event, payload])[len(_pack([None, None, topic, event])):]
+
+
+_msgpack_frozen = _FrozenEncodings(_msgpack_fragment)
+
+
 def _unpack(data: object) -> Any:
     frame = _binary_bytes(data)
     try:
@@ -519,6 +577,10 @@ class MsgpackSerializer(_Stateless):
         payload = message.payload
         if not isinstance(payload, _PAYLOAD_TYPES):
             raise _bad_payload(payload, message.topic, message.event)
+        if _is_frozen(payload):
+            # a msgpack array is its length byte then its packed items, one after another
+            head = _pack([message.join_ref, message.ref, message.topic, message.event])
+            return b"\x95" + head[1:] + _msgpack_frozen.get(message.topic, message.event, payload)
         return _pack([message.join_ref, message.ref, message.topic, message.event, payload])
 
     def encode_reply(self, reply: Reply) -> Frame:

@@ -14,8 +14,12 @@ At room scale every join costs every member something, so a Presence
 coalesces (``diff_window``, default 25 ms, 0 for one diff per change):
 each topic gets one ``presence_diff`` per window with the entries that
 changed in it, encoded once per serializer through the fastlane; and
-:func:`list_presence` builds a topic's grouped list once per change of
-the topic, however many joiners ask for it in between.
+:func:`list_presence` builds a topic's grouped list once per window of the
+topic (it may lag by up to a window: what it misses is in the topic's
+next ``presence_diff``, which a channel subscribed to the topic before
+listing it receives), however many joiners ask for it, as a frozen
+payload that the channel serializers encode once for all their pushes
+of it as ``presence_state``.
 
 Use from a channel::
 
@@ -51,12 +55,28 @@ _fetchers = instance_table("presence")
 DIFF_WINDOW = 0.025
 
 
-def group(entries: list) -> dict:
-    """``[(key, meta), ...]`` → ``{str(key): {"metas": [meta, ...]}}``, in order."""
-    out: dict = {}
+def group(entries: list, into: Optional[dict] = None) -> dict:
+    """``[(key, meta), ...]`` → ``{str(key): {"metas": [meta, ...]}}``, in
+    order (added to ``into`` if given)."""
+    out: dict = {} if into is None else into
     for key, meta in entries:
         out.setdefault(str(key), {"metas": []})["metas"].append(meta)
     return out
+
+
+class Listing(dict):
+    """A topic's grouped presences as :func:`list_presence` shares them:
+    built once per change of the topic and never changed after, which it
+    declares (``frozen_payload``) so that a channel serializer may encode
+    it once per topic version and reuse that encoding for every client it
+    is pushed to as ``presence_state``."""
+
+    __slots__ = ()
+    frozen_payload = True
+
+
+def _listing(entries: list) -> Listing:
+    return group(entries, Listing())  # type: ignore[return-value]
 
 
 class Presence(Tracker):
@@ -93,10 +113,12 @@ class Presence(Tracker):
 def list_presence(presence: str, topic: str) -> dict:
     """``{key: {"metas": [...]}}`` for ``topic``, enriched by ``fetch``.
 
-    Without ``fetch`` the result is the topic's cached listing, shared with
-    every other caller until the topic changes: read it, push it, never
-    change it.
+    Without ``fetch`` the result is the topic's cached :class:`Listing`,
+    shared with every other caller until the topic's next diff (see
+    :func:`~beamish.presence._tracker.list_view`): read it, push
+    it (its encoding is then made once per serializer, not once per
+    push), never change it.
     """
-    grouped = _tracker.list_view(presence, topic, group)
+    grouped = _tracker.list_view(presence, topic, _listing)
     fetch = _fetchers.get(presence)
     return fetch(topic, grouped) if fetch is not None else grouped

@@ -15,7 +15,11 @@ Every ``broadcast_period`` a shard heartbeats its delta (or, after
 after ``down_period`` of silence (their entries are hidden, leaves are
 reported) and forgets them after ``permdown_period``; and every
 ``clock_sample_periods`` ticks asks for a transfer from exactly the peers
-whose clocks, as seen in their heartbeats, are maximal.  A node that
+whose clocks, as seen in their heartbeats, are maximal.  Healing is
+quick: a shard heartbeats every tick while a peer is down, and when a
+peer comes (back) up it heartbeats at once and asks that peer for a
+transfer; a shard that was itself paused (a stopped OS process) does not
+count its own pause as its peers' silence.  A node that
 restarts is a new replica (same name, new ``vsn``): its old incarnation's
 entries leave and the new ones join.  A tracked process is linked: when it
 dies, its entries leave everywhere.
@@ -124,6 +128,7 @@ class TrackerShard(GenServer):
         self.generations: list = []
         self.silent = opts["max_silent_periods"]   # so the first tick heartbeats
         self.ticks = 0
+        self.last_tick = time.monotonic()
         self.pids: dict = {}           # pid -> number of entries (for unlink)
         self.window: float = opts.get("diff_window", 0.0)
         self.unsent = DiffBuffer()     # changes waiting for the window's end
@@ -189,14 +194,15 @@ class TrackerShard(GenServer):
             unlink(pid)
 
     def _report(self, joins: list, leaves: list) -> None:
-        """Account for visible changes: drop the cached views of their
-        topics, then hand them to ``handle_diff`` now (``diff_window`` 0)
-        or at the window's end.  A big merge's thousands of changes are
-        taken a slice at a time, so that the node keeps running."""
+        """Account for visible changes: hand them to ``handle_diff`` now
+        (``diff_window`` 0) or at the window's end, and drop the cached
+        views of their topics then (see :func:`list_view`).  A big merge's
+        thousands of changes are taken a slice at a time, so that the node
+        keeps running."""
         if not (joins or leaves):
             return
         views = self.views
-        if views:
+        if views and (self.window <= 0 or self.handle_diff is None):
             for topic in {e.topic for e in joins} | {e.topic for e in leaves}:
                 views.pop(topic, None)
         if self.handle_diff is None:
@@ -217,6 +223,7 @@ class TrackerShard(GenServer):
         for i, (topic, joins, leaves) in enumerate(self.unsent.take_slices(SLICE)):
             if i:
                 _pause()
+            self.views.pop(topic, None)
             self._call_handle_diff(topic, joins, leaves)
 
     def _call_handle_diff(self, topic: Any, joins: list, leaves: list) -> None:
@@ -255,23 +262,50 @@ class TrackerShard(GenServer):
         return super().handle_info(msg)
 
     def _tick(self) -> None:
+        """Heartbeat (see :meth:`_beat`), sample clocks, check liveness.
+
+        A tick more than a period late means this shard itself did not run
+        (its OS process stopped, or the node busy): the peers' silence in
+        that time is ours, not theirs, so it is taken off their last-heard
+        times before judging them, and the shard heartbeats at once, since
+        the peers may have marked it down meanwhile.  While a peer is down
+        the shard heartbeats every tick, so that both sides of a healed
+        partition hear each other within a period.
+        """
         opts = self.opts
-        st = self.state
-        if S.has_delta(st):
-            _, delta = S.reset_delta(st)
-            S.compact(st)
-            self._publish(("heartbeat", st.replica, delta, S.clocks(st)[1]))
-            self.generations = _gens.push(self.generations, delta, opts["max_delta_sizes"])
-            self.silent = 0
-        elif self.silent >= opts["max_silent_periods"]:
-            self._publish(("heartbeat", st.replica, None, S.clocks(st)[1]))
-            self.silent = 0
+        now = time.monotonic()
+        late = now - self.last_tick - opts["broadcast_period"]
+        self.last_tick = now
+        paused = late > opts["broadcast_period"]
+        if paused:
+            for peer in self.peers.values():
+                peer[1] = min(now, peer[1] + late)
+        if (paused or S.has_delta(self.state) or self.silent >= opts["max_silent_periods"]
+                or self._a_peer_is_down()):
+            self._beat()
         else:
             self.silent += 1
         self.ticks += 1
         if self.ticks % opts["clock_sample_periods"] == 0:
             self._request_transfers()
         self._check_liveness()
+
+    def _beat(self) -> None:
+        """Publish a heartbeat: the delta since the last one (or nothing)
+        with this shard's clock."""
+        st = self.state
+        if S.has_delta(st):
+            _, delta = S.reset_delta(st)
+            S.compact(st)
+            self._publish(("heartbeat", st.replica, delta, S.clocks(st)[1]))
+            self.generations = _gens.push(self.generations, delta, self.opts["max_delta_sizes"])
+        else:
+            self._publish(("heartbeat", st.replica, None, S.clocks(st)[1]))
+        self.silent = 0
+
+    def _a_peer_is_down(self) -> bool:
+        replicas = self.state.replicas
+        return any(replicas.get(r) is not ReplicaStatus.UP for r, _ in self.peers.values())
 
     def _publish(self, msg: tuple) -> None:
         broadcast_from(self.pubsub, current_process().pid, self.topic, msg)
@@ -297,7 +331,18 @@ class TrackerShard(GenServer):
         if self.state.replicas.get(replica) is not ReplicaStatus.UP:
             _, joins, leaves = S.replica_up(self.state, replica)
             self._report(joins, leaves)
+            self._came_up(replica)
         return True
+
+    def _came_up(self, replica: Replica) -> None:
+        """A peer is new or back from down: heartbeat at once, so that it
+        hears from us now rather than within ``max_silent_periods``, and
+        ask it at once for what we missed of it (a transfer), rather than
+        at the next clock sample."""
+        self._beat()
+        own = S.clocks(self.state)
+        direct_broadcast(self.pubsub, replica.name, self.topic,
+                         ("transfer_req", make_ref(), own[0], own[1]))
 
     def _heartbeat(self, replica: Replica, delta: Optional[Delta], clock: dict) -> None:
         if not self._known(replica):
@@ -503,11 +548,17 @@ def list_(tracker: str, topic: str) -> list:
 
 
 def list_view(tracker: str, topic: str, build: Callable[[list], Any]) -> Any:
-    """``build(list_(tracker, topic))``, cached until the topic changes.
+    """``build(list_(tracker, topic))``, cached until the topic's next diff.
 
-    The shard drops a topic's view at every visible change of it, so all
-    the readers between two changes share one build: on a busy topic, the
-    n joins of one diff window cost one listing, not n.  The value is
+    Without a diff window (or a ``handle_diff``) the shard drops a topic's
+    view at every visible change of it.  With one, it drops the view when
+    it hands the window's diff of the topic to ``handle_diff``: the view
+    may then lag the topic by up to a window, but every change it misses
+    is in the topic's next diff, which reaches whoever subscribed to the
+    topic before reading the view (a diff's joins and leaves are
+    idempotent on a client that has them already), and all the readers of
+    one window share one build: on a busy topic, the n joins of one
+    window cost one listing (and one encode of it), not n.  The value is
     shared by those readers: treat it as read-only.  ``build`` is keyed by
     nothing but the topic, so one tracker must always pass the same one.
     """

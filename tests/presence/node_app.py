@@ -28,6 +28,7 @@ def add_arguments(parser):
     parser.add_argument("--period", type=float, default=0.1)
     parser.add_argument("--down", type=float, default=1.0)
     parser.add_argument("--permdown", type=float, default=30.0)
+    parser.add_argument("--silent", type=int, default=3)
 
 
 def out(line):
@@ -82,5 +83,5 @@ def children(config):
     return [PubSub.child_spec(PUBSUB, adapter=RedisAdapter(config.redis)),
             Presence.child_spec(PRESENCE, pubsub=PUBSUB, broadcast_period=config.period,
                                 down_period=config.down, permdown_period=config.permdown,
-                                max_silent_periods=3),
+                                max_silent_periods=config.silent),
             ChildSpec(id="console", start=spawn_link, args=(console,))]

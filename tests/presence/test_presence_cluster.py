@@ -13,8 +13,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 DOWN = 1.0
 
 
-def start(redis_server, i):
-    n = Node("tests.presence.node_app", "--redis", redis_server.url, "--down", str(DOWN),
+def start(redis_server, i, *args):
+    n = Node("tests.presence.node_app", "--redis", redis_server.url, "--down", str(DOWN), *args,
              name=f"p{i}@test")
     n.expect("ready", timeout=20)
     return n
@@ -75,6 +75,40 @@ def test_a_stopped_node_goes_down_and_converges_after_it_continues(nodes):
         n.send("refs room")
         refs.append(json.loads(n.expect("refs room ").split(" ", 2)[2]))
     assert refs[0] == refs[1] == refs[2] and len(set(refs[0])) == 7, "nothing duplicated"
+
+
+PERIOD = 0.25   # heal test: a quiet node heartbeats every 5 periods, down after 10
+SLOW_BEAT = ("--period", str(PERIOD), "--silent", "4", "--down", str(10 * PERIOD))
+
+
+@pytest.fixture
+def slow_beat_nodes(redis_server):
+    ns = [start(redis_server, i, *SLOW_BEAT) for i in range(3)]
+    yield ns
+    for n in ns:
+        if n.proc.poll() is None:
+            n.proc.send_signal(signal.SIGCONT)
+        n.stop()
+
+
+def test_a_node_stopped_past_the_down_period_heals_within_two_periods(slow_beat_nodes):
+    nodes = slow_beat_nodes
+    down = 10 * PERIOD
+    for i, n in enumerate(nodes):
+        n.send(f"track room u{i}")
+        n.expect(f"tracked room u{i}")
+    everyone = [["u0", 1], ["u1", 1], ["u2", 1]]
+    converge(nodes, "room", everyone)
+    for round_ in range(2):   # the node's heartbeat phase differs from round to round
+        stopped = nodes[1]
+        stopped.signal(signal.SIGSTOP)
+        t_stop = time.monotonic()
+        converge([nodes[0], nodes[2]], "room", [["u0", 1], ["u2", 1]], timeout=down * 3)
+        gevent.sleep(max(0.0, down + 2 * PERIOD - (time.monotonic() - t_stop)))
+        stopped.signal(signal.SIGCONT)
+        t_cont = time.monotonic()
+        healed = converge(nodes, "room", everyone, timeout=down * 3) - t_cont
+        assert healed < 2 * PERIOD, f"round {round_}: healed in {healed / PERIOD:.2f} periods"
 
 
 def test_a_rolling_restart_leaves_no_ghost_of_any_old_incarnation(nodes, redis_server):
