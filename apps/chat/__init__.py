@@ -58,6 +58,10 @@ def add_arguments(parser):
                         help="presence heartbeat period in seconds")
     parser.add_argument("--down-period", type=float, default=None,
                         help="seconds of silence after which a node's users leave")
+    parser.add_argument("--presence-diff-window", type=seconds, default=None, metavar="SECONDS",
+                        help="collect a room's joins and leaves for this long and send one "
+                             "presence_diff for them (default: Presence's, 25 ms); 0 sends "
+                             "one diff per change, as Phoenix does")
     parser.add_argument("--reuse-port", action="store_true",
                         help="share the port with other processes (SO_REUSEPORT); "
                              "--workers N sets it")
@@ -78,6 +82,18 @@ def redis_url(value):
     return value
 
 
+def seconds(value):
+    """``--presence-diff-window``: a number of seconds, 0 or more, checked
+    while the options are parsed (a usage error, exit 2)."""
+    try:
+        out = float(value)
+    except ValueError:
+        out = -1.0
+    if not out >= 0:
+        raise argparse.ArgumentTypeError(f"expected seconds (0 or more), got {value!r}")
+    return out
+
+
 def children(config):
     settings.configure(config)
     adapter = default_adapter(config.cluster)
@@ -85,6 +101,8 @@ def children(config):
     if config.down_period is not None:
         presence_opts["down_period"] = config.down_period
         presence_opts["permdown_period"] = max(config.down_period * 40, 60.0)
+    if config.presence_diff_window is not None:
+        presence_opts["diff_window"] = config.presence_diff_window
     return [
         PubSub.child_spec(settings.PUBSUB, pool_size=2, adapter=adapter),
         Presence.child_spec(settings.PRESENCE, pubsub=settings.PUBSUB, **presence_opts),
@@ -100,6 +118,9 @@ def children(config):
         Endpoint.child_spec(host=config.host, port=config.port, pubsub=settings.PUBSUB,
                             sockets={"/socket": UserSocket}, static=STATIC,
                             handlers={"/api/token": token_handler},
+                            # the fallback of clients whose websockets are
+                            # blocked (the page's client falls back by itself)
+                            longpoll=True,
                             reuse_port=config.reuse_port, on_ready=_announce(config)),
     ]
 

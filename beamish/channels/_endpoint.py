@@ -23,6 +23,14 @@ soon as a frame header announces more.  ``send_timeout`` (30 s, Ranch's
 default) bounds every write to a client; one that does not read for that
 long is dropped.  Each socket class's ``max_rate`` limits the frames a
 client sends per second, 1008 past it.
+
+``longpoll=True`` (or a dict of options: ``{"window": 10.0}``) also serves
+every socket over the LongPoll transport at ``<mount>/longpoll``, the
+official client's fallback where websockets are blocked (see
+``_longpoll.py``): the same Socket and Channel code, the same ``vsn``
+negotiation (JSON only), ``connect``, origin check and limits
+(``max_frame_size`` bounds a POST body, ``max_rate`` the messages a
+second, ``max_backlog`` the frames buffered for the next poll).
 """
 from __future__ import annotations
 
@@ -35,7 +43,8 @@ from ..core import process_flag, spawn
 from ..lowlevel import current_process, put_instance
 from ..otp import ChildSpec, GenServer, Stop
 from ..pubsub import Broadcast, broadcast as _ps_broadcast
-from ._http import HTTPServer, RequestInfo, WebSocketRoute
+from ._http import HTTPRoute, HTTPServer, RequestInfo, WebSocketRoute
+from ._longpoll import LongPoll
 from ._log import elapsed, filtered
 from ._serializer import serializer_for_vsn
 from ._socket import Socket, reader, socket_main
@@ -60,7 +69,7 @@ class Endpoint(GenServer):
              check_origin: bool = True, allowed_origins: Optional[list] = None,
              max_frame_size: int = 1 << 20, send_timeout: Optional[float] = DEFAULT_SEND_TIMEOUT,
              reuse_port: bool = False, name: Optional[str] = None,
-             on_ready: Any = None) -> None:
+             on_ready: Any = None, longpoll: Any = False) -> None:
         # Trap exits so that a supervisor's shutdown runs terminate: the
         # listening socket closes and every client gets 1012 (reconnect).
         process_flag("trap_exit", True)
@@ -74,12 +83,21 @@ class Endpoint(GenServer):
         routes = [WebSocketRoute(mount, self._handler(sock_cls), connect=self._connect(sock_cls),
                                  max_rate=sock_cls.max_rate)
                   for mount, sock_cls in sockets.items()]
+        lp_opts = longpoll if isinstance(longpoll, dict) else {}
+        self.longpolls = [
+            LongPoll(mount, connect=self._connect(sock_cls, "longpoll"), start=self._start,
+                     max_rate=sock_cls.max_rate, max_backlog=sock_cls.max_backlog,
+                     check_origin=check_origin, allowed_origins=allowed_origins or (),
+                     **lp_opts)
+            for mount, sock_cls in sockets.items()] if longpoll else []
         try:
             self.server = HTTPServer((host, port), routes=routes, static=static,
                                      handlers=handlers, check_origin=check_origin,
                                      allowed_origins=allowed_origins,
                                      reuse_port=reuse_port, max_message_size=max_frame_size,
-                                     idle_timeout=None, send_timeout=send_timeout)
+                                     idle_timeout=None, send_timeout=send_timeout,
+                                     http_routes=[HTTPRoute(lp.path, lp.handle, max_frame_size)
+                                                  for lp in self.longpolls])
         except OSError as e:
             if e.errno != errno.EADDRINUSE:
                 raise
@@ -89,7 +107,7 @@ class Endpoint(GenServer):
                       self.name, host, port)
             return Stop(e)
         self.server.start()
-        log.info("endpoint %s listening on http://%s:%d", name, host, self.server.port)
+        log.info("endpoint %s listening on http://%s:%d", self.name, host, self.server.port)
         if on_ready is not None:
             on_ready(self.server.port)
 
@@ -106,10 +124,12 @@ class Endpoint(GenServer):
         raise ValueError(f"unknown request {request!r}")
 
     def terminate(self, reason: Any) -> None:
+        for lp in self.longpolls:   # held polls answer 410 (reconnect) at once
+            lp.stop()
         self.server.stop(timeout=5.0)
 
     # ---------------------------------------------------------- sockets
-    def _connect(self, sock_cls: type):
+    def _connect(self, sock_cls: type, transport: str = "websocket"):
         def connect(info: RequestInfo) -> Any:
             ser = serializer_for_vsn(info.query.get("vsn"))
             if ser is None:
@@ -129,10 +149,10 @@ class Endpoint(GenServer):
                 return False
             refused = verdict is False or verdict is None
             if log.isEnabledFor(logging.INFO):
-                log.info("%s %s in %s\n  Transport: websocket\n  Serializer: %s\n"
+                log.info("%s %s in %s\n  Transport: %s\n  Serializer: %s\n"
                          "  Parameters: %s",
                          "REFUSED CONNECTION TO" if refused else "CONNECTED TO",
-                         sock_cls.__qualname__, elapsed(started), type(ser).__name__,
+                         sock_cls.__qualname__, elapsed(started), transport, type(ser).__name__,
                          filtered(info.query))
             if refused:
                 return False
@@ -140,6 +160,11 @@ class Endpoint(GenServer):
                                  "assigns": verdict if isinstance(verdict, dict) else {}})
             return True
         return connect
+
+    def _start(self, session: Any, info: RequestInfo) -> Any:
+        """Spawn the socket process of an accepted LongPoll session."""
+        return spawn(socket_main, info.assigns["$socket"], session, info.assigns["$ser"],
+                     info.assigns["assigns"], self.pubsub)
 
     def _handler(self, sock_cls: type):
         pubsub = self.pubsub

@@ -38,7 +38,7 @@ import mimetypes
 import os
 import socket as _stdsocket
 from dataclasses import dataclass, field
-from typing import (Any, Callable, Dict, Iterable, Optional, Sequence, Set, Tuple,
+from typing import (Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple,
                     Union)
 from urllib.parse import parse_qsl, unquote
 
@@ -53,8 +53,8 @@ from ._transport import (CLOSE_INTERNAL_ERROR, CLOSE_NORMAL, CLOSE_SERVICE_RESTA
                          DEFAULT_SEND_TIMEOUT, PHOENIX_SUBPROTOCOL, WebSocket, parse_handshake)
 from ._transport_errors import ConnectionClosed, HandshakeError
 
-__all__ = ["HTTPServer", "WebSocketRoute", "RequestInfo", "StaticFiles", "ServerStatistics",
-           "origin_allowed"]
+__all__ = ["HTTPServer", "WebSocketRoute", "HTTPRoute", "RequestInfo", "StaticFiles",
+           "ServerStatistics", "origin_allowed"]
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +117,19 @@ class WebSocketRoute:
     @property
     def path(self) -> str:
         return self.mount.rstrip("/") + "/websocket"
+
+
+@dataclass(frozen=True)
+class HTTPRoute:
+    """A plain HTTP endpoint at ``path`` that reads request bodies (the
+    LongPoll transport): ``handler(method, info, body)`` returns ``(status,
+    headers, body)``, headers as ``(name, value)`` strings.  A body past
+    ``max_body`` bytes is answered 413 and the connection closed, without
+    calling the handler."""
+
+    path: str
+    handler: Callable[[str, "RequestInfo", bytes], Tuple[int, Sequence[Tuple[str, str]], bytes]]
+    max_body: int = 1 << 20
 
 
 class StaticFiles:
@@ -212,8 +225,11 @@ class HTTPServer:
                  close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
                  send_timeout: Optional[float] = DEFAULT_SEND_TIMEOUT,
                  max_connections: Optional[int] = None,
-                 handlers: Optional[Dict[str, "HTTPHandler"]] = None) -> None:
+                 handlers: Optional[Dict[str, "HTTPHandler"]] = None,
+                 http_routes: Sequence[HTTPRoute] = ()) -> None:
         self.routes = {r.path: r for r in routes}
+        self.http_routes = {r.path: r for r in http_routes}
+        self._stopping = False
         self.handlers: Dict[str, HTTPHandler] = dict(handlers or {})
         self.static = (static if isinstance(static, StaticFiles) or static is None
                        else StaticFiles(static))
@@ -266,6 +282,7 @@ class HTTPServer:
         default code, 1012 ("service restart"), is Phoenix's on drain and
         makes clients reconnect.
         """
+        self._stopping = True
         self._server.close()
         for sock in list(self._idle):
             sock.close()
@@ -301,6 +318,8 @@ class HTTPServer:
                     return
                 if self._dispatch(conn, sock, event, peer):
                     return  # the connection became a WebSocket and is done
+                if self._stopping:
+                    return  # answered while stopping (a held LongPoll poll): done
                 if not _skip_body(conn, sock) or conn.our_state is not h11.DONE:
                     return
                 conn.start_next_cycle()
@@ -323,6 +342,10 @@ class HTTPServer:
                 _respond(conn, sock, 400)
                 return False
             return self._upgrade(conn, sock, request, route, path, query, peer)
+        http_route = self.http_routes.get(path)
+        if http_route is not None:
+            self._call_route(conn, sock, request, http_route, path, query, peer)
+            return False
         handler = self.handlers.get(path)
         if handler is not None:
             self._call_handler(conn, sock, request, handler, path, query, peer, head)
@@ -352,6 +375,28 @@ class HTTPServer:
             status, content_type, body = 500, "text/plain; charset=utf-8", b"internal error\n"
         _respond(conn, sock, status, [(b"content-type", content_type.encode("latin-1"))],
                  body=body, head=head, typed=True)
+
+    def _call_route(self, conn: h11.Connection, sock: gevent.socket.socket,
+                    request: h11.Request, route: HTTPRoute, path: str, query: str,
+                    peer: Tuple[Any, ...]) -> None:
+        body = _read_body(conn, sock, route.max_body)
+        if body is None:
+            _send_error(conn, sock, 413, f"request body over {route.max_body} bytes")
+            raise _Stop
+        info = RequestInfo(
+            path=path, query=dict(parse_qsl(query, keep_blank_values=True)), query_string=query,
+            headers=tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers),
+            peer=tuple(peer))
+        method = request.method.decode("latin-1")
+        try:
+            status, headers, out = route.handler(method, info, body)
+        except Exception:
+            log.exception("HTTP route %r for %s crashed", route.handler, path)
+            status, headers, out = 500, (), b"internal error\n"
+        typed = any(k.lower() == "content-type" for k, _ in headers)
+        _respond(conn, sock, status, [(k.encode("latin-1"), v.encode("latin-1"))
+                                      for k, v in headers],
+                 body=out, head=method == "HEAD", typed=typed)
 
     def _upgrade(self, conn: h11.Connection, sock: gevent.socket.socket, request: h11.Request,
                  route: WebSocketRoute, path: str, query: str, peer: Tuple[Any, ...]) -> bool:
@@ -550,6 +595,22 @@ def _next_event(conn: h11.Connection, sock: gevent.socket.socket,
         data = sock.recv(max(1, min(_RECV_SIZE, budget)))
         budget -= len(data)
         conn.receive_data(data)
+
+
+def _read_body(conn: h11.Connection, sock: gevent.socket.socket, limit: int) -> Optional[bytes]:
+    """The request's body, or None once it passes ``limit`` bytes."""
+    parts: List[bytes] = []
+    size = 0
+    while conn.their_state is h11.SEND_BODY:
+        event = _next_event(conn, sock)
+        if isinstance(event, h11.Data):
+            size += len(event.data)
+            if size > limit:
+                return None
+            parts.append(event.data)
+        elif not isinstance(event, h11.EndOfMessage):
+            return None
+    return b"".join(parts)
 
 
 def _skip_body(conn: h11.Connection, sock: gevent.socket.socket) -> bool:

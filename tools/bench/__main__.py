@@ -10,7 +10,7 @@ import sys
 
 from ._runner import run
 
-SUITE_MODULES = ("tools.bench.runtime", "tools.bench.scale", "tools.bench.otp", "tools.bench.pubsub", "tools.bench.presence", "tools.bench.channels", "tools.bench.dist")
+SUITE_MODULES = ("tools.bench.runtime", "tools.bench.scale", "tools.bench.otp", "tools.bench.pubsub", "tools.bench.presence", "tools.bench.channels", "tools.bench.dist", "tools.bench.room", "tools.bench.longpoll")
 
 for _name in SUITE_MODULES:
     importlib.import_module(_name)

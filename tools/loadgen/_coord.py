@@ -49,6 +49,7 @@ class OpenResult:
     connect: dict           # TCP connect + upgrade, seconds
     errors: dict
     live: int
+    last_join_at: Optional[float] = None   # time.monotonic() of the last join (any worker)
 
 
 @dataclass
@@ -104,6 +105,9 @@ class LoadGen:
     tokens locally, else each client asks ``GET /api/token``) or
     ``"socketio"`` (Engine.IO 4 / Socket.IO 5, joining with an acked
     ``join`` event).  ``topic`` is the channel topic or Socket.IO room.
+    ``join_until``: a Phoenix client counts as joined at the join's ok
+    reply (``"reply"``) or at the ``presence_state`` push that follows it
+    (``"presence_state"``: when a chat user has the online list).
     """
 
     def __init__(self, host: str, port: int, *, proto: str = "phoenix",
@@ -111,9 +115,12 @@ class LoadGen:
                  hb_interval: float = 30.0, join_timeout: float = 10.0,
                  secret: Optional[str] = None, salt: str = "chat user",
                  first_source: int = 2, path: Optional[str] = None,
-                 max_clients: int = MAX_CLIENTS, log=None) -> None:
+                 max_clients: int = MAX_CLIENTS, join_until: str = "reply",
+                 log=None) -> None:
         if proto not in ("phoenix", "socketio"):
             raise ValueError(f"unknown protocol {proto!r}")
+        if join_until not in ("reply", "presence_state"):
+            raise ValueError(f"join_until is 'reply' or 'presence_state', not {join_until!r}")
         if not 0 < per_process <= 18_000:
             raise ValueError("per_process must be 1..18000 (20k open files per process)")
         self.host = _check_loopback(host)
@@ -123,7 +130,8 @@ class LoadGen:
         self.max_clients = min(max_clients, MAX_CLIENTS)
         self.base_cfg = {"proto": proto, "host": self.host, "port": port, "topic": topic,
                          "hb_interval": hb_interval, "join_timeout": join_timeout,
-                         "secret": secret, "salt": salt, "capacity": per_process}
+                         "secret": secret, "salt": salt, "capacity": per_process,
+                         "join_until": join_until}
         if path:
             self.base_cfg["path"] = path
         self.first_source = first_source
@@ -205,16 +213,19 @@ class LoadGen:
         elapsed = time.monotonic() - t0
         join, conn, errors = [], [], {}
         spawn = 0.0
+        last_at = None
         for (p, _), o in zip(active, outs):
             p.live = o["live"]
             join += o["join_lat"]
             conn += o["conn_lat"]
             spawn = max(spawn, o["last_join"])
+            if o["joined"]:
+                last_at = max(last_at or 0.0, o["last_join_at"])
             for k, v in o["errors"].items():
                 errors[k] = errors.get(k, 0) + v
         joined = len(join)
         return OpenResult(n, joined, elapsed, joined / spawn if spawn > 0 else float(joined),
-                          percentiles(join), percentiles(conn), errors, self.live)
+                          percentiles(join), percentiles(conn), errors, self.live, last_at)
 
     def close_clients(self, n: int = -1) -> int:
         """Close ``n`` live clients (spread over the workers), all if ``n < 0``."""

@@ -58,7 +58,8 @@ CONNECTING, JOINED, FAILED, CLOSED = 0, 1, 2, 3
 
 class Client:
     __slots__ = ("idx", "name", "sock", "state", "t_start", "t_conn", "t_join_sent", "t_joined",
-                 "hb_pending", "got", "join_ref", "ref", "watch", "greenlet", "closing")
+                 "hb_pending", "got", "join_ref", "ref", "watch", "greenlet", "closing",
+                 "replied")
 
     def __init__(self, idx: int, name: str) -> None:
         self.idx = idx
@@ -73,6 +74,7 @@ class Client:
         self.watch = False
         self.greenlet = None
         self.closing = False
+        self.replied = False     # join answered ok, presence_state not yet arrived
 
 
 class Worker:
@@ -84,6 +86,9 @@ class Worker:
         self.topic = cfg["topic"]
         self.hb_interval = float(cfg.get("hb_interval", 30.0))
         self.join_timeout = float(cfg.get("join_timeout", 10.0))
+        # "reply": joined at the ok reply; "presence_state": at the
+        # presence_state push after it (the moment a user sees the list)
+        self.join_until = cfg.get("join_until", "reply")
         self.prefix = cfg.get("prefix", f"lg{cfg['index']}-")
         self.clients: list = []           # every client ever opened (live ones have state JOINED)
         self.live: list = []              # joined and not closed
@@ -272,7 +277,13 @@ class Worker:
             c.hb_pending = False
             self.hb_ok += 1
         elif c.state == CONNECTING and payload.startswith(b'["1","1",'):
-            self._joined(c, b'"status":"ok"' in payload)
+            ok = b'"status":"ok"' in payload
+            if ok and self.join_until == "presence_state":
+                c.replied = True
+            else:
+                self._joined(c, ok)
+        elif c.replied and c.state == CONNECTING and b'"presence_state"' in payload[:300]:
+            self._joined(c, True)
 
     def _presence_diff(self, payload: bytes) -> None:
         t = now()
@@ -355,6 +366,7 @@ class Worker:
             if n else t0
         return {"ev": "opened", "asked": n, "joined": len(self.join_lat),
                 "elapsed": t1 - t0, "spawn_elapsed": t_sent - t0, "last_join": last - t0,
+                "last_join_at": last,
                 "join_lat": _r(self.join_lat), "conn_lat": _r(self.conn_lat),
                 "errors": _delta(self.errors, errors0), "live": len(self.live)}
 

@@ -88,7 +88,9 @@ async function refreshToken() {
 function enter() {
   document.body.dataset.view = "chat";
   $("me").textContent = session.name;
-  const socket = new Socket("/socket", { params: () => ({ token: session.token }) });
+  // LongPoll where websockets are blocked (proxies, some mobile networks)
+  const socket = new Socket("/socket", { params: () => ({ token: session.token }),
+                                         longPollFallbackMs: 2500 });
   socket.onOpen(() => { session.everOpened = true; renderBanner(); });
   socket.onClose(() => { renderBanner(); refreshToken(); });
   socket.onError(() => renderBanner());

@@ -241,6 +241,88 @@ export class Channel {
 }
 
 /**
+ * The LongPoll transport, for networks that block websockets: the server's
+ * `<endPoint>/longpoll`, behind a WebSocket's interface (`readyState`,
+ * `send`, `close`, `onopen`/`onmessage`/`onerror`/`onclose`) so the Socket
+ * uses it unchanged.  A GET opens the session (status 410 and a token),
+ * then GETs poll (200 messages, 204 nothing yet); sends of one tick go in
+ * one ndjson POST.  A 410 once open means the session is gone: closed,
+ * so the Socket reconnects and rejoins; 403 is a refusal.
+ */
+export class LongPoll {
+  constructor(url) {
+    this.url = url.replace(/^ws(s?):/, "http$1:").replace("/websocket?", "/longpoll?");
+    Object.assign(this, { token: null, readyState: 0, timeout: 20000, queue: [], posting: false,
+                          onopen: noop, onmessage: noop, onerror: noop, onclose: noop });
+    this.requests = new Set();
+    setTimeout(() => this.poll(), 0);   // the caller sets the callbacks first
+  }
+
+  async request(method, body) {
+    const ctrl = new AbortController();
+    this.requests.add(ctrl);
+    const timer = setTimeout(() => ctrl.abort(), this.timeout);
+    const url = this.token ? `${this.url}&token=${encodeURIComponent(this.token)}` : this.url;
+    const headers = method === "POST" ? { "Content-Type": "application/x-ndjson" } : {};
+    try {
+      const resp = await fetch(url, { method, body, headers, signal: ctrl.signal });
+      return JSON.parse(await resp.text());
+    } catch {
+      return null;
+    } finally {
+      clearTimeout(timer);
+      this.requests.delete(ctrl);
+    }
+  }
+
+  async poll() {
+    while (this.readyState <= OPEN) {
+      const resp = await this.request("GET");
+      if (this.readyState > OPEN) return;
+      const status = resp?.status ?? 0;
+      if (status === 410 && this.token) return this.end(3410, "session_gone");
+      if (resp?.token) this.token = resp.token;
+      if (status === 410) {
+        this.readyState = OPEN;
+        this.onopen({});
+      } else if (status === 200) {
+        for (const data of resp.messages) if (this.readyState === OPEN) this.onmessage({ data });
+      } else if (status === 403) {
+        this.onerror(403);
+        return this.end(1008, "forbidden");
+      } else if (status !== 204) {
+        this.onerror(status);
+        return this.end(1011, "internal server error");
+      }
+    }
+  }
+
+  send(text) {
+    this.queue.push(text);
+    if (!this.posting) setTimeout(() => this.flush(), 0);
+    this.posting = true;
+  }
+
+  async flush() {
+    while (this.queue.length && this.readyState === OPEN) {
+      const resp = await this.request("POST", this.queue.splice(0, 100).join("\n"));
+      if (resp?.status !== 200) return this.end(1011, "post failed");
+    }
+    this.posting = false;
+  }
+
+  close(code = 1000, reason = "") { this.end(code, reason, true); }
+
+  end(code, reason, wasClean = false) {
+    if (this.readyState === 3) return;
+    this.readyState = 3;
+    this.queue = [];
+    for (const ctrl of this.requests) ctrl.abort();
+    this.onclose({ code, reason, wasClean });
+  }
+}
+
+/**
  * A connection to a Phoenix-style socket endpoint.
  *
  *     const socket = new Socket("/socket", {params: {token}});
@@ -249,12 +331,17 @@ export class Channel {
  * Options: `params` (an object, or a function called at each connect),
  * `transport` (default `globalThis.WebSocket`), `timeout` (10000 ms),
  * `heartbeatIntervalMs` (30000), `reconnectAfterMs(tries)`,
- * `rejoinAfterMs(tries)`, `logger(kind, msg, data)`.
+ * `rejoinAfterMs(tries)`, `logger(kind, msg, data)`, `longPollFallbackMs` (as the
+ * official client's: a websocket not open within that long, or failing
+ * before it opens, and the socket switches to LongPoll for good).
  */
 export class Socket {
   constructor(endPoint, opts = {}) {
     Object.assign(this, { endPoint, params: {}, transport: globalThis.WebSocket, timeout: 10000,
-                          heartbeatIntervalMs: 30000, reconnectAfterMs, rejoinAfterMs, logger: null }, opts);
+                          heartbeatIntervalMs: 30000, reconnectAfterMs, rejoinAfterMs, logger: null,
+                          longPollFallbackMs: null }, opts);
+    this.fallbackTimer = null;
+    this.wsOpened = false;   // a websocket opened once: never fall back
     this.conn = null;
     this.channels = [];
     this.hooks = { open: [], close: [], error: [], message: [] };
@@ -282,10 +369,38 @@ export class Socket {
     const conn = (this.conn = new this.transport(this.endPointURL()));
     conn.binaryType = "arraybuffer";
     // A dropped connection may still fire events: only the current one counts.
-    conn.onopen = () => { if (this.conn === conn) this.opened(); };
+    // only until a websocket first opens: later drops are not a blocked network
+    const trying = this.longPollFallbackMs && this.transport !== LongPoll && !this.wsOpened;
+    if (trying) this.fallbackTimer = setTimeout(() => this.fallBack(conn), this.longPollFallbackMs);
+    conn.onopen = () => {
+      if (this.conn !== conn) return;
+      clearTimeout(this.fallbackTimer);
+      if (this.transport !== LongPoll) this.wsOpened = true;
+      this.opened();
+    };
     conn.onmessage = (e) => { if (this.conn === conn) this.received(e.data); };
-    conn.onerror = (e) => { if (this.conn === conn) this.emit("error", e); };
-    conn.onclose = (e) => { if (this.conn === conn) this.dropped(e, "connection_closed"); };
+    conn.onerror = (e) => {
+      if (this.conn !== conn) return;
+      if (trying && !this.wsOpened) return this.fallBack(conn);
+      this.emit("error", e);
+    };
+    conn.onclose = (e) => {
+      if (this.conn !== conn) return;
+      if (trying && !this.wsOpened && !this.closeWasClean) return this.fallBack(conn);
+      this.dropped(e, "connection_closed");
+    };
+  }
+
+  /** The websocket did not open in time or failed: use LongPoll from now on. */
+  fallBack(conn) {
+    if (this.conn !== conn) return;
+    clearTimeout(this.fallbackTimer);
+    this.log("transport", "falling back to LongPoll");
+    this.transport = LongPoll;
+    this.conn = null;
+    conn.onopen = conn.onmessage = conn.onerror = conn.onclose = noop;
+    try { conn.close(); } catch { /* never opened */ }
+    this.connect();
   }
 
   /** Close with no reconnect (until `connect()`); channels error, and rejoin on the next open. */
