@@ -20,7 +20,17 @@ routing to channel processes, heartbeats, replies and pushes, and writing.
 Channel processes are linked to it and send it their replies and pushes,
 so a channel's frames leave in the order it made them.  Broadcasts come as
 already-encoded frames straight from the PubSub (fastlane) and are written
-as they are: channel processes are not woken for them.
+as they are: channel processes are not woken for them, and neither is the
+socket process when it has nothing to do: the broadcaster writes the
+frame itself with a non-blocking send (the connection's :class:`_Outlet`)
+if the socket process is parked with an empty mailbox and nothing waits
+to be written, so an idle (even hibernating) connection costs a broadcast
+one ``send``.  Otherwise the frame goes through the socket process's
+mailbox as before, behind what is already there; and a frame the kernel
+took only part of (or none of: a full TCP window) stays queued in the
+connection while the socket process is woken to finish it within
+``send_timeout``.  Frames therefore leave in the order they reached the
+connection, whichever way they took.
 
 Writes are bounded: a frame that cannot be written within
 ``send_timeout`` (a client that stopped reading, its TCP window full) and
@@ -55,7 +65,7 @@ from typing import Any, Optional
 import gevent
 
 from ..core import ANY, ExitMsg, exit, process_flag, send, set_label, unlink
-from ..lowlevel import current_process, is_hibernate_unwind, tags, take_first
+from ..lowlevel import current_process, deliver, is_hibernate_unwind, tags, take_first
 from ..otp import NoReply, StartError, Stop
 from ..otp.behaviour import Behaviour, Loop, enter_loop, serve
 from ..pubsub import FASTLANE_TAG, subscribe as _ps_subscribe
@@ -82,6 +92,10 @@ _PUSH = tags.PUSH
 _REPLY = tags.REPLY
 _IN = tags.IN
 _LEAVE = tags.LEAVE
+#: Sent to the socket process by its :class:`_Outlet`: finish writing the
+#: frame a broadcaster left queued in the connection.
+_FLUSH_TAG = "socket_flush"
+_FLUSH = (_FLUSH_TAG,)
 #: How a socket process ends: its channels see ``{shutdown, closed}``, as
 #: Phoenix's do.
 _DONE = Stop(("shutdown", "closed"))
@@ -136,10 +150,14 @@ class WireSerializer:
     """A serializer whose fastlane yields finished WebSocket frame bytes, so
     a broadcast is encoded once per serializer, frame header included."""
 
-    __slots__ = ("inner",)
+    __slots__ = ("inner", "direct")
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, direct: Any = None) -> None:
         self.inner = inner
+        self.direct = direct
+        """The fastlane's direct way to one connection (see
+        :mod:`beamish.pubsub`'s dispatchers): ``direct(frame) -> bool``,
+        or None."""
 
     def fastlane(self, message: Any) -> bytes:
         return encode_frame(self.inner.fastlane(message))
@@ -151,16 +169,56 @@ class WireSerializer:
         return hash(("wire", self.inner))
 
 
+class _Outlet:
+    """How a fastlane broadcast is written to a connection without waking
+    its socket process.
+
+    The write side of a connection has two users, the socket process and
+    the broadcasters (whose dispatch runs in their own greenlets), all on
+    the hub's thread.  A broadcaster may write directly only when nothing
+    can be ahead of its frame: the socket process is between messages
+    (``busy`` false: not handling one, so not about to write) with an
+    empty mailbox (the dispatcher checks that), and the connection has no
+    write under way or queued (:meth:`WebSocket.try_send_frame` checks
+    that).  A frame the kernel did not take whole stays queued in the
+    connection and the socket process is sent ``_FLUSH`` to finish it
+    under its send timeout and backlog checks.
+    """
+
+    __slots__ = ("ws", "pid", "busy")
+
+    def __init__(self, ws: Any, pid: Any) -> None:
+        self.ws = ws
+        self.pid = pid
+        self.busy = False
+
+    def write(self, frame: bytes) -> bool:
+        """Write ``frame`` now; False if it must go through the mailbox."""
+        if self.busy:
+            return False
+        sent = self.ws.try_send_frame(frame)
+        if sent is None:
+            return False
+        if not sent:
+            p = self.pid._proc
+            if p is not None:
+                deliver(p, _FLUSH)
+        return True
+
+
 class _State:
     """A socket process's state: what ``get_state`` returns for it."""
 
-    __slots__ = ("ws", "ser", "wire", "socket", "assigns", "pubsub", "channels", "by_pid",
-                 "last_in", "idle", "wait", "turn")
+    __slots__ = ("ws", "ser", "wire", "outlet", "socket", "assigns", "pubsub", "channels",
+                 "by_pid", "last_in", "idle", "wait", "turn")
 
     def __init__(self, ws: Any, ser: Any, socket: Socket, assigns: dict, pubsub: str) -> None:
         self.ws = ws
         self.ser = ser
-        self.wire = WireSerializer(ser)
+        # only a transport with a non-blocking send gets direct writes (LongPoll buffers)
+        self.outlet = (_Outlet(ws, current_process().pid)
+                       if hasattr(ws, "try_send_frame") else None)
+        self.wire = WireSerializer(ser, self.outlet.write if self.outlet is not None else None)
         self.socket = socket
         self.assigns = assigns
         self.pubsub = pubsub
@@ -232,6 +290,11 @@ class _SocketBehaviour(Behaviour):
 
     def dispatch(self, loop: Loop, msg: Any) -> Any:
         st = loop.obj
+        outlet = st.outlet
+        if outlet is not None:
+            # no direct writes while we handle a message (ours could be due
+            # first); left set if we fail, which ends the process anyway
+            outlet.busy = True
         st.turn += 1
         if st.turn >= _TURN:  # a backlog must not keep the hub from other clients
             st.turn = 0
@@ -244,6 +307,8 @@ class _SocketBehaviour(Behaviour):
                 ok = _incoming(st, msg[1])
             elif tag == FASTLANE_TAG:
                 ok = _write(st, msg[1])
+            elif tag == _FLUSH_TAG:
+                ok = _write(st, None)
             elif tag == _PUSH:
                 _, join_ref, topic, event, payload = msg
                 ok = st.channels.get(topic, (None, None))[1] != join_ref or _write(
@@ -263,6 +328,8 @@ class _SocketBehaviour(Behaviour):
             ok = False
         else:
             ok = True
+        if outlet is not None:
+            outlet.busy = False
         return st.wait if ok else _DONE
 
     def timeout(self, loop: Loop) -> Any:
@@ -289,8 +356,9 @@ def _close(st: _State, code: int, reason: str) -> None:
         st.ws.abort()
 
 
-def _write(st: _State, frame: bytes) -> bool:
-    """Write one frame; False (and the connection dropped) for a slow or gone
+def _write(st: _State, frame: Optional[bytes]) -> bool:
+    """Write one frame (None: only what the fastlane left queued in the
+    connection); False (and the connection dropped) for a slow or gone
     client."""
     me = current_process()
     if me.mq is not None and len(me.mq) > st.socket.max_backlog:
@@ -300,7 +368,10 @@ def _write(st: _State, frame: bytes) -> bool:
         return False
     try:
         with gevent.Timeout(st.socket.send_timeout):
-            st.ws.send_frame(frame)
+            if frame is None:
+                st.ws.flush()
+            else:
+                st.ws.send_frame(frame)
         return True
     except gevent.Timeout:
         log.warning("socket %r: client did not read for %.0f s: disconnecting", me.pid,

@@ -32,7 +32,13 @@ connection, and does the I/O around them:
   sockets costs one encode and N ``sendall`` calls.  Data frames bypass
   wsproto's writer (which copies the payload twice per call); control
   frames go through it.  A lock keeps concurrent senders from interleaving
-  the bytes of two frames.  Every write (the 101 response, data frames,
+  the bytes of two frames.  :meth:`WebSocket.try_send_frame` is the
+  non-blocking way in, for a broadcaster writing to many connections from
+  its own greenlet: when no write is under way or queued it hands the
+  frame to the kernel at once; what the kernel does not take stays in the
+  connection's out-queue, and the next blocking write (or
+  :meth:`WebSocket.flush`) sends it first, so frames never interleave and
+  leave in the order they were accepted.  Every write (the 101 response, data frames,
   pongs, Close frames) must be done within ``send_timeout`` (Ranch's
   ``send_timeout``, 30 s by default), lock wait included; a peer that does
   not read for that long is dropped (1006), so no greenlet waits on a dead
@@ -366,7 +372,7 @@ class WebSocket:
     broadcaster's.
     """
 
-    __slots__ = ("_sock", "_conn", "_wlock", "_max", "_close_timeout", "_send_timeout",
+    __slots__ = ("_sock", "_conn", "_wlock", "_outq", "_writing", "_max", "_close_timeout", "_send_timeout",
                  "_guard", "_rest", "_turn_frames", "_turn_bytes", "_pending", "_parts",
                  "_size", "_reader", "_closing", "_sent_close", "_code", "_reason",
                  "_timer", "subprotocol", "handshake")
@@ -379,6 +385,8 @@ class WebSocket:
         self._sock = sock
         self._conn = conn
         self._wlock = Semaphore()
+        self._outq: Deque[bytes] = deque()       # accepted bytes the kernel has not taken yet
+        self._writing = 0                         # greenlets in _write (holding or awaiting the lock)
         self._max = max_message_size
         self._close_timeout = close_timeout
         self._send_timeout = send_timeout
@@ -621,6 +629,50 @@ class WebSocket:
         if not self._write(frame):
             raise ConnectionClosed(*self._status())
 
+    def try_send_frame(self, frame: bytes) -> Optional[bool]:
+        """Write a frame made by :func:`encode_frame` without blocking, if
+        nothing is ahead of it.
+
+        Returns ``True`` when the kernel took all of it; ``False`` when it
+        took only part or none: the rest is queued in the connection and
+        the caller must then see to a :meth:`flush` (which waits, within
+        ``send_timeout``); ``None`` when the frame was not taken at all
+        (a write is under way or queued, or the connection is closing or
+        closed), so the caller keeps it and sends it the blocking way.
+        """
+        if self._writing or self._outq or self._closing or self._code is not None:
+            return None
+        try:
+            sent = self._sock.send(frame, 0, 0.0)
+        except BlockingIOError:
+            sent = 0
+        except OSError:  # reset by the peer: the connection is gone
+            self._finish(CLOSE_ABNORMAL, "")
+            return None
+        if sent == len(frame):
+            return True
+        self._outq.append(frame[sent:])
+        return False
+
+    @property
+    def write_pending(self) -> bool:
+        """True while bytes accepted by :meth:`try_send_frame` wait to be written."""
+        return bool(self._outq)
+
+    def flush(self) -> None:
+        """Write whatever :meth:`try_send_frame` queued, blocking (within
+        ``send_timeout``) until the kernel has taken it.
+
+        Raises:
+            ConnectionClosed: the write failed or timed out (the
+                connection is then dropped, code 1006), or the connection
+                was already gone.
+        """
+        if self._code is not None:
+            raise ConnectionClosed(*self._status())
+        if self._outq and not self._write(b""):
+            raise ConnectionClosed(*self._status())
+
     def ping(self, payload: bytes = b"") -> None:
         """Send a Ping (at most 125 bytes of payload); the pong is not reported."""
         if self._closing or self._code is not None:
@@ -630,8 +682,9 @@ class WebSocket:
             raise ConnectionClosed(*self._status())
 
     def _write(self, data: bytes) -> bool:
-        """Write ``data`` whole, within ``send_timeout`` (waiting for the
-        lock included); False, and the connection dropped, if it failed.
+        """Write what :meth:`try_send_frame` queued, then ``data``, whole,
+        within ``send_timeout`` (waiting for the lock included); False, and
+        the connection dropped, if it failed.
 
         A write cut short leaves part of a frame on the wire, so the
         connection cannot go on: it is dropped with 1006, which also wakes
@@ -639,9 +692,15 @@ class WebSocket:
         """
         timer = (gevent.Timeout.start_new(self._send_timeout)
                  if self._send_timeout is not None else None)
+        self._writing += 1
         try:
             with self._wlock:
-                self._sock.sendall(data)
+                outq = self._outq
+                while outq:
+                    self._sock.sendall(outq[0])
+                    outq.popleft()
+                if data:
+                    self._sock.sendall(data)
             return True
         except gevent.Timeout as exc:
             if exc is not timer:
@@ -650,6 +709,7 @@ class WebSocket:
         except OSError:
             reason = ""
         finally:
+            self._writing -= 1
             if timer is not None:
                 timer.close()
         self._finish(CLOSE_ABNORMAL, reason)
@@ -752,6 +812,7 @@ class WebSocket:
         self._code = int(code)  # wsproto hands out CloseReason members
         self._reason = reason
         self._parts = []
+        self._outq.clear()
         timer, self._timer = self._timer, None
         if timer is not None and timer is not gevent.getcurrent():
             timer.kill(block=False)

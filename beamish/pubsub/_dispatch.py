@@ -18,6 +18,14 @@ attribute and the serializer a ``fastlane(message)`` method; each
 serializer encodes the broadcast once, and every connection using it gets
 the same frame object as ``("socket_push", frame)``.  Events the
 subscriber intercepts go to the subscriber itself, unencoded.
+
+A serializer may also carry ``direct``: None, or ``direct(frame) -> bool``,
+a way to the subscriber's connection that does not go through its
+process (the channels' sockets write with a non-blocking send).  It is
+offered the frame only when that process's mailbox is empty, so nothing
+sent to the process earlier can be overtaken; True means the frame is
+taken care of and the process is not sent it (nor woken, if it
+hibernates); False, that it goes to the process as usual.
 """
 from __future__ import annotations
 
@@ -84,7 +92,9 @@ def _fastlane(groups: list, from_: Any, message: Any) -> None:
                         frame = cache[ser] = (FASTLANE_TAG, ser.fastlane(message))
                     target = m.pid._proc
                     if target is not None:
-                        deliver(target, frame)
+                        direct = getattr(ser, "direct", None)
+                        if direct is None or target.mq or not direct(frame[1]):
+                            deliver(target, frame)
                 else:
                     p = pid._proc
                     if p is not None:

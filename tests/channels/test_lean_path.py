@@ -2,6 +2,7 @@
 client give their greenlets back after ``hibernate_after`` and serve
 frames, replies, broadcasts and the idle timeout as before, over real
 websockets."""
+import gevent
 import pytest
 
 from beamish import Supervisor, process_info, processes, stop
@@ -20,6 +21,10 @@ class LeanChannel(Channel):
         return ("ok", {})
 
     def handle_in(self, event, payload, ref):
+        if event == "mix":   # pushes and broadcasts interleaved, then the reply
+            for i in range(payload["n"]):
+                self.push("mine", {"i": i})
+                self.broadcast("ours", {"i": i})
         return ("ok", {"echoed": payload})
 
 
@@ -33,13 +38,18 @@ class SleepySocket(LeanSocket):
     idle_timeout = 1.0
 
 
+class QuickSocket(LeanSocket):
+    send_timeout = 1.0
+
+
 @pytest.fixture
 def port():
     ports = []
     sup = Supervisor.start([
         PubSub.child_spec("lean_ps", pool_size=2),
         Endpoint.child_spec(pubsub="lean_ps", port=0, name="lean_endpoint",
-                            sockets={"/socket": LeanSocket, "/sleepy": SleepySocket},
+                            sockets={"/socket": LeanSocket, "/sleepy": SleepySocket,
+                                         "/quick": QuickSocket},
                             on_ready=ports.append),
     ])
     yield ports[0]
@@ -98,8 +108,90 @@ def test_idle_timeout_fires_into_a_hibernated_socket(port):
 
 def _sleepy(port):
     """A client of the ``/sleepy`` socket (1 s idle timeout)."""
+    return _client(port, "/sleepy")
+
+
+def _client(port, path):
+    """A client of the socket at ``path``."""
     c = Client.__new__(Client)
-    c.ws = WSClient.connect(port, "/sleepy/websocket?vsn=2.0.0&user=bob")
+    c.ws = WSClient.connect(port, f"{path}/websocket?vsn=2.0.0&user=bob")
     c.ref = 0
     c.pending = []
     return c
+
+
+# -- fastlane broadcasts are written without waking the socket process --------------------
+
+def _socket_pid(suffix="LeanSocket.connect"):
+    pids = _by_initial_call(suffix)
+    assert len(pids) == 1, pids
+    return pids[0]
+
+
+def test_a_broadcast_to_a_hibernated_socket_leaves_it_hibernating(port):
+    c = Client(port)
+    joined(c, "lean:3")
+    eventually(lambda: _all_hibernating("LeanSocket.connect", 1)
+               and _all_hibernating("LeanChannel.join", 1))
+    pid = _socket_pid()
+    before = process_info(pid).reductions
+    for i in range(20):
+        broadcast("lean_ps", "lean:3", "news", {"n": i})
+    assert [c.event("news")[4]["n"] for _ in range(20)] == list(range(20))
+    # written by the broadcaster: the socket process took no message, never woke
+    info = process_info(pid)
+    assert info.reductions == before and info.status == "hibernating"
+    c.close()
+    eventually(lambda: not _by_initial_call("LeanSocket.connect"))
+
+
+def test_pushes_broadcasts_and_the_reply_of_a_channel_keep_their_order(port):
+    c = Client(port)
+    jr = joined(c, "lean:4")
+    eventually(lambda: _all_hibernating("LeanSocket.connect", 1))
+    ref = c.push("lean:4", "mix", {"n": 30}, join_ref=jr)
+    got = []
+    while True:
+        f = c.recv()
+        got.append((f[3], f[4].get("i")) if f[3] != "phx_reply" else ("reply", f[1]))
+        if f[3] == "phx_reply":
+            break
+    want = [e for i in range(30) for e in (("mine", i), ("ours", i))] + [("reply", ref)]
+    assert got == want
+    c.close()
+    eventually(lambda: not _by_initial_call("LeanSocket.connect"))
+
+
+def test_a_reader_that_falls_behind_gets_every_frame_whole_and_in_order(port):
+    """Frames the kernel does not take at once are queued and finished by the
+    socket process (woken for it), ahead of later broadcasts."""
+    c = Client(port)
+    joined(c, "lean:5")
+    eventually(lambda: _all_hibernating("LeanSocket.connect", 1))
+    pid = _socket_pid()
+    before = process_info(pid).reductions
+    blob = "y" * 60_000
+    n = 150   # 9 MB: more than loopback's socket buffers take while the client is not reading
+    for i in range(n):
+        broadcast("lean_ps", "lean:5", "big", {"n": i, "blob": blob})
+    # woken (through its mailbox) to finish a write the kernel did not take
+    eventually(lambda: process_info(pid).reductions > before)
+    got = [c.event("big", timeout=10)[4] for _ in range(n)]
+    assert [g["n"] for g in got] == list(range(n)) and all(g["blob"] == blob for g in got)
+    broadcast("lean_ps", "lean:5", "small", {})
+    assert c.event("small")[4] == {}
+    c.close()
+    eventually(lambda: not _by_initial_call("LeanSocket.connect"))
+
+
+def test_a_client_that_never_reads_broadcasts_is_dropped_after_the_send_timeout(port):
+    c = _client(port, "/quick")
+    joined(c, "lean:6")
+    eventually(lambda: _all_hibernating("QuickSocket.connect", 1))
+    blob = "z" * 60_000
+    for i in range(150):
+        broadcast("lean_ps", "lean:6", "big", {"n": i, "blob": blob})
+    # the queued write cannot finish: the socket is cut off within its send timeout
+    eventually(lambda: not _by_initial_call("QuickSocket.connect"), timeout=QuickSocket.send_timeout + 10)
+    eventually(lambda: not _by_initial_call("LeanChannel.join"))
+    c.ws.sock.close()

@@ -11,9 +11,14 @@ tokens: the per-socket cost of the Channels layer itself.
 ``hibernate_after`` (``none``: never; default: the classes' own, 15 s).
 
 Commands on stdin (:func:`tools.harness.console.serve`): ``rss`` ->
-``rss BYTES``, ``stats`` -> ``stats N`` (channels joined now).  Prints
-``listening PORT`` once the endpoint listens.
+``rss BYTES``, ``stats`` -> ``stats N`` (channels joined now), ``gc`` ->
+``gc MS N0 N1 N2``: the time the cyclic garbage collector ran and its
+collections of each generation since the last ``gc`` (measured with
+``gc.callbacks``).  Prints ``listening PORT`` once the endpoint listens.
 """
+import gc
+import time
+
 from beamish import ChildSpec, spawn_link
 from beamish.channels import Channel, Endpoint, Socket
 from beamish.pubsub import PubSub
@@ -55,8 +60,26 @@ def add_arguments(parser):
     parser.add_argument("--hibernate-after", type=_seconds_or_none, default=15.0)
 
 
+_gc = {"start": 0.0, "ms": 0.0, "runs": [0, 0, 0]}
+
+
+def _on_gc(phase, info):
+    if phase == "start":
+        _gc["start"] = time.perf_counter()
+    else:
+        _gc["ms"] += (time.perf_counter() - _gc["start"]) * 1e3
+        _gc["runs"][info["generation"]] += 1
+
+
+def _gc_report():
+    ms, runs = _gc["ms"], _gc["runs"]
+    _gc["ms"], _gc["runs"] = 0.0, [0, 0, 0]
+    return f"gc {ms:.1f} {runs[0]} {runs[1]} {runs[2]}"
+
+
 def console():
-    serve({"stats": lambda: f"stats {_joined[0]}"})
+    gc.callbacks.append(_on_gc)
+    serve({"stats": lambda: f"stats {_joined[0]}", "gc": _gc_report})
 
 
 def children(config):

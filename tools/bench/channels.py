@@ -92,6 +92,7 @@ def _broadcast(workers: list, k: int, timeout: float) -> tuple:
 
 def _session(kind: str, sockets: int, tries: int, per_process: int) -> Sample:
     log_dir = tempfile.mkdtemp(prefix=f"bench-channels-{kind}-")
+    beamish = kind in _HIBERNATE_AFTER
     srv, workers = None, []
     try:
         srv, port = _start_server(kind, log_dir)
@@ -124,6 +125,8 @@ def _session(kind: str, sockets: int, tries: int, per_process: int) -> Sample:
         _ask_all(workers, "hb", "hb ", 60)
         time.sleep(1.0)
         lasts, p50s, firsts, missing = [], [], [], 0
+        if beamish:
+            srv.ask("gc", "gc ", 30)   # from here: the collections during the broadcasts
         for k in range(tries):
             times = _broadcast(workers, k, 60.0)
             missing += sockets + WARMUP - len(times)
@@ -135,7 +138,12 @@ def _session(kind: str, sockets: int, tries: int, per_process: int) -> Sample:
         if missing:
             raise HarnessError(f"{missing} broadcast copies never arrived over {tries} tries")
         ms = 1e3
-        return Sample((rss - base) / sockets, {
+        extra = {}
+        if beamish:
+            gc_ms, *runs = srv.ask("gc", "gc ", 30)
+            extra["gc per broadcast"] = (float(gc_ms) / tries, "ms")
+            extra["full collections per broadcast"] = (int(runs[2]) / tries, "runs")
+        return Sample((rss - base) / sockets, {**extra,
             "server RSS": (rss / (1 << 20), "MiB"),
             "joins/s while opening": (sockets / t_open, "joins/s"),
             "broadcast": (statistics.median(lasts) * ms, "ms"),
