@@ -8,37 +8,9 @@
 import { Socket, Presence } from "phoenix";
 import WebSocket from "ws";
 
-const [scenario, port] = process.argv.slice(2);
-const endPoint = `ws://127.0.0.1:${port}/socket`;
-const done = (msg = "ok") => { console.log(msg); process.exit(0); };
-const fail = (msg) => { console.log(`fail ${msg}`); process.exit(1); };
-const step = (msg) => console.log(`step ${msg}`);
-setTimeout(() => fail(`watchdog: ${scenario} took too long`), 20000);
+import { done, endPoint, fail, joined, port, reply, same, scenario, setup, step } from "./harness.mjs";
 
-function connect(params = {}, opts = {}) {
-  const socket = new Socket(endPoint, {
-    transport: WebSocket, params, reconnectAfterMs: () => 100, rejoinAfterMs: () => 100,
-    ...opts,
-  });
-  socket.connect();
-  return socket;
-}
-
-function joined(channel) {
-  return new Promise((resolve, reject) => {
-    channel.join().receive("ok", resolve).receive("error", reject)
-      .receive("timeout", () => reject(new Error("join timeout")));
-  });
-}
-
-function reply(push) {
-  return new Promise((resolve) => {
-    push.receive("ok", (r) => resolve(["ok", r])).receive("error", (r) => resolve(["error", r]))
-      .receive("timeout", () => resolve(["timeout", null]));
-  });
-}
-
-const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+const connect = setup(WebSocket, 20000);
 
 const scenarios = {
   async join_ok_and_error() {
