@@ -47,7 +47,7 @@ from ._http import HTTPRoute, HTTPServer, RequestInfo, WebSocketRoute
 from ._longpoll import LongPoll
 from ._log import elapsed, filtered
 from ._serializer import serializer_for_vsn
-from ._socket import Socket, reader, socket_main
+from ._socket import Socket, socket_main, watch
 from ._transport import DEFAULT_SEND_TIMEOUT
 
 log = logging.getLogger(__name__)
@@ -173,7 +173,8 @@ class Endpoint(GenServer):
             socket: Socket = info.assigns["$socket"]
             pid = spawn(socket_main, socket, ws, info.assigns["$ser"], info.assigns["assigns"],
                         pubsub)
-            reader(ws, pid)
+            # the socket process reads on readiness: this greenlet is done
+            watch(ws, pid)
         return handle
 
 

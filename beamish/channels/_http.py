@@ -17,9 +17,13 @@ Deciding an upgrade, in order (Phoenix's answers, except where noted):
    i.e. not from a browser, passes, as in Phoenix);
 4. the route's ``connect(info)``: ``True`` accepts, ``False`` → 403 with an
    empty body, an ``int`` → that status, an exception → 500 (logged);
-5. 101, then ``handler(ws, info)`` runs in the connection's greenlet.  When
-   it returns the WebSocket is closed with 1000 if still open; if it raises,
-   with 1011.
+5. 101, then ``handler(ws, info)`` runs in the connection's greenlet,
+   once the HTTP state (h11's connection and request) is dropped.  When it
+   returns the WebSocket is closed with 1000 if still open; if it raises,
+   with 1011.  A handler that arranged for readiness to drive the reads
+   (:meth:`WebSocket.watch`, as the Endpoint's sockets do) may return at
+   once: the connection then lives on without a greenlet of the server
+   until it closes, and :meth:`HTTPServer.stop` still closes it with 1012.
 
 Plain HTTP connections are kept alive between requests; request heads are
 limited in size (``max_header_size``, 431 past it) and time
@@ -184,6 +188,28 @@ class ServerStatistics:
     websockets: int
 
 
+class _StreamServer(StreamServer):
+    """gevent's StreamServer, except that it leaves open the sockets of
+    WebSockets whose handler returned after handing the connection to
+    readiness-driven reads (:meth:`WebSocket.watch`): they live on with no
+    greenlet of the server."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.handed_over: Set[gevent.socket.socket] = set()
+
+    def do_close(self, sock: gevent.socket.socket, *args: Any) -> None:
+        if sock in self.handed_over:
+            self.handed_over.discard(sock)
+        else:
+            sock.close()
+
+
+#: An accepted upgrade: the WebSocket, its route, the request's info, the
+#: path and the peer (all the connection keeps of its HTTP request).
+_Upgraded = Tuple[WebSocket, WebSocketRoute, RequestInfo, str, Tuple[Any, ...]]
+
+
 class _Stop(Exception):
     """The connection is to be closed (peer gone, timeout, unrecoverable)."""
 
@@ -248,7 +274,7 @@ class HTTPServer:
         self._idle: Set[gevent.socket.socket] = set()
         listener = listen if not isinstance(listen, tuple) else _listen(listen, reuse_port,
                                                                          backlog)
-        self._server = StreamServer(listener, self._handle, spawn=Pool(max_connections))
+        self._server = _StreamServer(listener, self._handle, spawn=Pool(max_connections))
 
     # -- life cycle --
 
@@ -264,7 +290,8 @@ class HTTPServer:
     def statistics(self) -> ServerStatistics:
         """How many connections the server holds now."""
         pool = self._server.pool
-        return ServerStatistics(connections=len(pool) if pool is not None else 0,
+        watched = sum(1 for ws in self._websockets if ws.watched)
+        return ServerStatistics(connections=(len(pool) if pool is not None else 0) + watched,
                                 websockets=len(self._websockets))
 
     def start(self) -> None:
@@ -300,6 +327,15 @@ class HTTPServer:
     # -- one connection --
 
     def _handle(self, sock: gevent.socket.socket, peer: Tuple[Any, ...]) -> None:
+        upgraded = self._serve_http(sock, peer)
+        if upgraded is not None:
+            # the HTTP exchange's frames, h11 state and request are gone by now
+            self._run_websocket(*upgraded)
+
+    def _serve_http(self, sock: gevent.socket.socket,
+                    peer: Tuple[Any, ...]) -> Optional["_Upgraded"]:
+        """Answer requests until the connection ends, or is upgraded: then
+        the accepted WebSocket, to be run once this HTTP state is dropped."""
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.max_header_size)
         sock.settimeout(self.request_timeout)
         try:
@@ -316,8 +352,11 @@ class HTTPServer:
                     _send_error(conn, sock, 400,
                                 "both Content-Length and Transfer-Encoding in one request")
                     return
-                if self._dispatch(conn, sock, event, peer):
-                    return  # the connection became a WebSocket and is done
+                upgraded = self._dispatch(conn, sock, event, peer)
+                if upgraded is True:
+                    return None  # a refused or failed upgrade: the connection is done
+                if upgraded:
+                    return upgraded
                 if self._stopping:
                     return  # answered while stopping (a held LongPoll poll): done
                 if not _skip_body(conn, sock) or conn.our_state is not h11.DONE:
@@ -330,10 +369,12 @@ class HTTPServer:
         except Exception:  # a bug here, not the client's doing
             log.exception("HTTP connection from %s failed", peer)
             _send_error(conn, sock, 500, "internal server error")
+        return None
 
     def _dispatch(self, conn: h11.Connection, sock: gevent.socket.socket,
-                  request: h11.Request, peer: Tuple[Any, ...]) -> bool:
-        """Answer one request; True if it was upgraded to a WebSocket."""
+                  request: h11.Request, peer: Tuple[Any, ...]) -> Union[bool, "_Upgraded"]:
+        """Answer one request; False to go on with the next one, True when
+        the connection is done, or the WebSocket it was upgraded to."""
         path, _, query = request.target.decode("latin-1").partition("?")
         head = request.method == b"HEAD"
         route = self.routes.get(path)
@@ -399,7 +440,12 @@ class HTTPServer:
                  body=out, head=method == "HEAD", typed=typed)
 
     def _upgrade(self, conn: h11.Connection, sock: gevent.socket.socket, request: h11.Request,
-                 route: WebSocketRoute, path: str, query: str, peer: Tuple[Any, ...]) -> bool:
+                 route: WebSocketRoute, path: str, query: str,
+                 peer: Tuple[Any, ...]) -> Union[bool, "_Upgraded"]:
+        """Accept or refuse an upgrade request, parsing its handshake once.
+
+        False when refused (the connection may go on), True when it ended
+        during the handshake, else what :meth:`_run_websocket` needs."""
         event = _next_event(conn, sock)
         if not isinstance(event, h11.EndOfMessage):  # an upgrade request has no body
             _send_error(conn, sock, 400, "WebSocket upgrade request with a body")
@@ -421,26 +467,38 @@ class HTTPServer:
             _respond(conn, sock, status)
             return False
         try:
-            ws = WebSocket.accept(sock, request, trailing_data=conn.trailing_data[0],
+            ws = WebSocket.accept(sock, handshake, trailing_data=conn.trailing_data[0],
                                   subprotocols=route.subprotocols, max_rate=route.max_rate,
                                   **self.ws_options)
-        except HandshakeError as exc:  # wsproto's own checks; nothing was written
-            _respond(conn, sock, exc.status_code, body=str(exc).encode() + b"\n")
-            return False
         except ConnectionClosed:
             return True
+        return ws, route, info, path, peer
+
+    def _run_websocket(self, ws: WebSocket, route: WebSocketRoute, info: RequestInfo,
+                       path: str, peer: Tuple[Any, ...]) -> None:
+        """Run the route's handler on an accepted WebSocket, then close it,
+        unless the handler returned with the connection watched
+        (:meth:`WebSocket.watch`): then it lives on without this greenlet
+        until it closes, and stays known to :meth:`stop`."""
         self._websockets.add(ws)
+        watched = False
         try:
             route.handler(ws, info)
+            watched = ws.watched
         except ConnectionClosed:
             pass
         except Exception:
             log.exception("WebSocket handler %r for %s from %s crashed", route.handler, path, peer)
             ws.close(CLOSE_INTERNAL_ERROR, "internal error")
         finally:
-            self._websockets.discard(ws)
-            ws.close(CLOSE_NORMAL)
-        return True
+            if watched:
+                ws.on_finish = self._websockets.discard
+                self._server.handed_over.add(ws.socket)
+                if ws.close_code is not None:  # it closed before on_finish was set
+                    self._websockets.discard(ws)
+            else:
+                self._websockets.discard(ws)
+                ws.close(CLOSE_NORMAL)
 
     def _decide(self, route: WebSocketRoute, info: RequestInfo, origin: Optional[str],
                 host: Optional[str]) -> int:

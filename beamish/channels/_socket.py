@@ -14,9 +14,14 @@ Subclass :class:`Socket` to authenticate connections and route topics::
 
 Theory of operation
 -------------------
-The connection's greenlet reads frames (through wsproto) and forwards them
-to the socket process; the socket process owns everything else: decoding,
-routing to channel processes, heartbeats, replies and pushes, and writing.
+No greenlet waits on a connection's input: the hub's io watcher on the
+socket tells the socket process when input has come (a ``_READABLE``
+message; see :meth:`WebSocket.watch`), and the socket process reads it
+without blocking, one bounded turn at a time (64 frames or 256 KiB, then
+it yields), through wsproto.  The socket process owns everything:
+reading, decoding, routing to channel processes, heartbeats, replies and
+pushes, and writing; so a hibernating idle connection holds no greenlet
+at all.
 Channel processes are linked to it and send it their replies and pushes,
 so a channel's frames leave in the order it made them.  Broadcasts come as
 already-encoded frames straight from the PubSub (fastlane) and are written
@@ -96,6 +101,10 @@ _LEAVE = tags.LEAVE
 #: frame a broadcaster left queued in the connection.
 _FLUSH_TAG = "socket_flush"
 _FLUSH = (_FLUSH_TAG,)
+#: Sent to the socket process from the hub when its connection has input
+#: (or has closed): read what is there (see :meth:`WebSocket.watch`).
+_READABLE_TAG = "socket_readable"
+_READABLE = (_READABLE_TAG,)
 #: How a socket process ends: its channels see ``{shutdown, closed}``, as
 #: Phoenix's do.
 _DONE = Stop(("shutdown", "closed"))
@@ -236,21 +245,42 @@ class _State:
                 f"channels={ {t: p for t, (p, _) in self.channels.items()}!r}>")
 
 
-def reader(ws: Any, socket_pid: Any) -> None:
-    """Runs in the connection's greenlet: forward frames to the socket process."""
+def watch(ws: Any, socket_pid: Any) -> None:
+    """Have the connection's input read by the socket process as it comes:
+    the hub's io watcher sends it ``_READABLE`` (no greenlet waits on an
+    idle connection; see :meth:`WebSocket.watch`)."""
+    def notify() -> None:
+        p = socket_pid._proc
+        if p is not None and p.alive:
+            deliver(p, _READABLE)
+    ws.watch(notify)
+
+
+def _log_closed(pid: Any, e: ConnectionClosed) -> None:
+    if e.code == CLOSE_POLICY and e.reason == "rate limit exceeded":
+        log.warning("socket %r exceeded its rate limit: closed with 1008", pid)
+    elif e.reason == "send timeout":
+        log.warning("socket %r: client did not read within the send timeout: dropped", pid)
+
+
+def _readable(st: "_State") -> bool:
+    """Read and handle the frames that came, one turn's worth; False when
+    the connection is done."""
+    ws = st.ws
     try:
-        while True:
-            send(socket_pid, (_FRAME, ws.receive()))
+        messages = ws.receive_ready()
     except ConnectionClosed as e:
-        if e.code == CLOSE_POLICY and e.reason == "rate limit exceeded":
-            log.warning("socket %r exceeded its rate limit: closed with 1008", socket_pid)
-        elif e.reason == "send timeout":
-            log.warning("socket %r: client did not read within the send timeout: dropped",
-                        socket_pid)
-        send(socket_pid, (_CLOSED, e.code))
-    except Exception as e:  # noqa: BLE001 - the socket process decides what it means
-        send(socket_pid, (_CLOSED, 1011))
-        log.debug("socket reader ended: %r", e)
+        _log_closed(current_process().pid, e)
+        return False
+    if messages:
+        st.last_in = time.monotonic()
+        for m in messages:
+            if not _incoming(st, m):
+                return False
+    if ws.buffered:  # the turn's budget ran out: let the others run first
+        gevent.sleep(_YIELD_SLEEP)
+    ws.watch()
+    return True
 
 
 def socket_main(socket: Socket, ws: Any, ser: Any, assigns: dict, pubsub: str) -> None:
@@ -266,8 +296,8 @@ def socket_main(socket: Socket, ws: Any, ser: Any, assigns: dict, pubsub: str) -
 
 
 class _SocketBehaviour(Behaviour):
-    """The socket behaviour: frames from the reader, pushes and replies
-    from channels, fastlane frames, channel exits, ``disconnect``."""
+    """The socket behaviour: input from the connection, frames from a
+    LongPoll session, pushes and replies from channels, fastlane frames, channel exits, ``disconnect``."""
 
     name = "socket"
     entry = "connect"
@@ -305,6 +335,8 @@ class _SocketBehaviour(Behaviour):
             if tag == _FRAME:
                 st.last_in = time.monotonic()
                 ok = _incoming(st, msg[1])
+            elif tag == _READABLE_TAG:
+                ok = _readable(st)
             elif tag == FASTLANE_TAG:
                 ok = _write(st, msg[1])
             elif tag == _FLUSH_TAG:

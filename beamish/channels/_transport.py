@@ -7,12 +7,17 @@ wsproto is sans-IO: it turns bytes into events and events into bytes.  A
 connection, and does the I/O around them:
 
 * **Handshake.**  The HTTP server has already parsed the upgrade request
-  with h11; :meth:`WebSocket.accept` validates it (:func:`parse_handshake`,
-  stricter than wsproto: the ``Sec-WebSocket-Key`` must be 16 bytes of
-  base64), hands it to ``WSConnection.initiate_upgrade_connection``, picks a
-  subprotocol and writes wsproto's ``101`` response.  The Phoenix client
-  offers ``phoenix`` and ``base64url.bearer.phx.<token>``; the server echoes
-  ``phoenix`` and the token is exposed as :attr:`Handshake.auth_token`.
+  with h11; :func:`parse_handshake` validates it once (stricter than
+  wsproto: the ``Sec-WebSocket-Key`` must be 16 bytes of base64) into a
+  small :class:`Handshake`, and :meth:`WebSocket.accept` picks a
+  subprotocol, writes the ``101`` response itself (a few header lines and
+  the ``Sec-WebSocket-Accept`` digest; wsproto's handshake machinery would
+  re-parse the request through a second h11 connection, about 80 µs a
+  join) and drives a bare wsproto ``Connection`` for the frames.  Nothing
+  of the HTTP request (h11's connection or request objects) is kept.  The
+  Phoenix client offers ``phoenix`` and ``base64url.bearer.phx.<token>``;
+  the server echoes ``phoenix`` and the token is exposed as
+  :attr:`Handshake.auth_token`.
 * **Receiving.**  ``receive()`` reads at most 64 KiB per ``recv``.  A
   :class:`_FrameGuard` reads each frame header before wsproto sees the
   frame, which is where the limits are enforced: a data frame whose length
@@ -25,7 +30,12 @@ connection, and does the I/O around them:
   read) per turn before the connection yields to the hub, so one client
   sending as fast as it can never holds up the others.  wsproto unmasks and
   emits the payload in pieces as it arrives; the pieces are assembled here.
-  Pings are answered with pongs at once; pongs are dropped.
+  Pings are answered with pongs at once; pongs are dropped.  Instead of a
+  greenlet blocked in ``receive()``, the owner may have readiness drive
+  the reads (:meth:`WebSocket.watch`): the hub's io watcher on the socket
+  calls it back when input comes, and :meth:`WebSocket.receive_ready`
+  reads what is there without blocking, one such turn at a time, with
+  the same limits.  An idle connection then holds no greenlet at all.
 * **Sending.**  Server frames are unmasked, so the bytes of a frame are the
   same for every recipient.  :func:`encode_frame` builds them once and
   :meth:`WebSocket.send_frame` writes them as they are: a broadcast to N
@@ -76,22 +86,23 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import struct
 import time
 from collections import deque
 from dataclasses import dataclass
 from socket import SHUT_WR
-from typing import Deque, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Deque, Iterable, List, Optional, Sequence, Tuple, Union
 
 import gevent
 import gevent.socket
+from gevent import get_hub
 import h11
 from gevent.lock import Semaphore
-from wsproto import ConnectionType, WSConnection
+from wsproto import ConnectionType
 from wsproto.connection import Connection, ConnectionState
-from wsproto.events import (AcceptConnection, BytesMessage, CloseConnection, Ping, Pong,
-                            TextMessage)
-from wsproto.utilities import LocalProtocolError, RemoteProtocolError
+from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
+from wsproto.utilities import LocalProtocolError
 
 from ._transport_errors import ConnectionClosed, HandshakeError
 
@@ -177,6 +188,9 @@ def parse_handshake(request: h11.Request) -> Handshake:
     ``Sec-WebSocket-Key`` that is the base64 of 16 bytes, and extracts the
     offered subprotocols and the Phoenix bearer token.
 
+    Also checks what wsproto's own handshake would: a ``Host`` that decodes
+    (as IDNA) and an ASCII target.
+
     Raises:
         HandshakeError: with status 400 for any defect, or 426 (and a
             ``Sec-WebSocket-Version: 13`` header) for a version other than 13.
@@ -191,8 +205,11 @@ def parse_handshake(request: h11.Request) -> Handshake:
     keys: List[bytes] = []
     version: Optional[bytes] = None
     origin: Optional[str] = None
+    host: Optional[bytes] = None
     for name, value in request.headers:
-        if name == b"upgrade":
+        if name == b"host":
+            host = value
+        elif name == b"upgrade":
             upgrade += _tokens(value)
         elif name == b"connection":
             connection += _tokens(value)
@@ -220,12 +237,32 @@ def parse_handshake(request: h11.Request) -> Handshake:
             raise ValueError
     except (binascii.Error, ValueError):
         raise HandshakeError("Sec-WebSocket-Key is not the base64 of 16 bytes") from None
+    if host is None:
+        raise HandshakeError("missing Host header")
+    try:
+        host.decode("idna")
+        target = request.target.decode("ascii")
+    except ValueError:  # UnicodeError is a ValueError
+        raise HandshakeError("bad upgrade request: undecodable Host or target") from None
     token = None
     for p in protocols:
         if p.startswith(PHOENIX_TOKEN_PREFIX):
             token = _decode_token(p[len(PHOENIX_TOKEN_PREFIX):])
-    return Handshake(request.target.decode("latin-1"), keys[0].decode("ascii"),
-                     tuple(protocols), token, origin)
+    return Handshake(target, keys[0].decode("ascii"), tuple(protocols), token, origin)
+
+
+_ACCEPT_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def accept_response(handshake: Handshake, subprotocol: Optional[str]) -> bytes:
+    """The bytes of the ``101 Switching Protocols`` answer to ``handshake``
+    (RFC 6455 section 4.2.2), selecting ``subprotocol`` (or none)."""
+    digest = hashlib.sha1(handshake.key.encode("ascii") + _ACCEPT_GUID).digest()
+    lines = [b"HTTP/1.1 101 Switching Protocols", b"Upgrade: websocket",
+             b"Connection: Upgrade", b"Sec-WebSocket-Accept: " + base64.b64encode(digest)]
+    if subprotocol is not None:
+        lines.append(b"Sec-WebSocket-Protocol: " + subprotocol.encode("latin-1"))
+    return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
 
@@ -361,7 +398,8 @@ class WebSocket:
     """A server-side WebSocket connection over a connected gevent socket.
 
     Make one with :meth:`accept`.  One greenlet at a time may call
-    :meth:`receive`; any greenlet may send or close.  Every method that
+    :meth:`receive` (or :meth:`receive_ready`, when :meth:`watch` drives
+    the reads); any greenlet may send or close.  Every method that
     finds the connection closed raises :class:`ConnectionClosed`, except
     :meth:`close` and :meth:`abort`, which are idempotent.
 
@@ -375,7 +413,8 @@ class WebSocket:
     __slots__ = ("_sock", "_conn", "_wlock", "_outq", "_writing", "_max", "_close_timeout", "_send_timeout",
                  "_guard", "_rest", "_turn_frames", "_turn_bytes", "_pending", "_parts",
                  "_size", "_reader", "_closing", "_sent_close", "_code", "_reason",
-                 "_timer", "subprotocol", "handshake")
+                 "_timer", "_raw", "_watcher", "_notify", "on_finish", "subprotocol",
+                 "handshake")
 
     def __init__(self, sock: gevent.socket.socket, conn: Connection, handshake: Handshake,
                  subprotocol: Optional[str], *, max_message_size: int,
@@ -403,6 +442,11 @@ class WebSocket:
         self._code: Optional[int] = None          # set once the TCP socket is closed
         self._reason = ""
         self._timer: Optional[gevent.Greenlet] = None
+        self._raw = sock._sock                    # the OS socket (non-blocking) under gevent's
+        self._watcher: Any = None                 # the hub's read watcher, once watch() is used
+        self._notify: Optional[Callable[[], None]] = None
+        self.on_finish: Optional[Callable[["WebSocket"], None]] = None
+        """Called with the connection once it is closed (TCP released)."""
         self.subprotocol = subprotocol
         """The subprotocol the server selected, or ``None``."""
         self.handshake = handshake
@@ -410,7 +454,7 @@ class WebSocket:
         sock.settimeout(idle_timeout)
 
     @classmethod
-    def accept(cls, sock: gevent.socket.socket, request: h11.Request, *,
+    def accept(cls, sock: gevent.socket.socket, request: Union[h11.Request, Handshake], *,
                trailing_data: bytes = b"",
                subprotocols: Sequence[str] = (PHOENIX_SUBPROTOCOL,),
                max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
@@ -420,18 +464,20 @@ class WebSocket:
                max_rate: Optional[float] = None) -> "WebSocket":
         """Complete the opening handshake of ``request`` and return the connection.
 
-        ``request`` is the upgrade request as h11 parsed it from ``sock``;
-        ``trailing_data`` is whatever the client sent after it (h11's
-        ``trailing_data``), processed as the first frames.  The selected
-        subprotocol is the first one the client offered that is in
-        ``subprotocols`` (none if there is no such one; the upgrade still
-        succeeds).
+        ``request`` is the upgrade request as h11 parsed it from ``sock``,
+        or the :class:`Handshake` :func:`parse_handshake` already made of it
+        (then it is not parsed again); ``trailing_data`` is whatever the
+        client sent after it (h11's ``trailing_data``), processed as the
+        first frames.  Neither the request nor anything of h11 is kept.
+        The selected subprotocol is the first one the client offered that
+        is in ``subprotocols`` (none if there is no such one; the upgrade
+        still succeeds).
 
         ``max_message_size`` bounds an incoming message in bytes (1009 past
         it).  ``idle_timeout`` (``None``: never) is how long a
         :meth:`receive` may wait for the next bytes before closing with
         1001; since a connection normally always has a greenlet in
-        ``receive``, it is the time since the peer last sent anything.  It
+        ``receive``, it is the time since the peer last sent anything.
         ``close_timeout`` is how long to wait for the peer's Close reply.
         ``send_timeout`` (``None``: never) bounds every write, this
         response included; a peer that does not take the bytes in time is
@@ -445,25 +491,12 @@ class WebSocket:
                 ``status_code``.
             ConnectionClosed: the peer went away while we wrote the response.
         """
-        handshake = parse_handshake(request)
-        ws = WSConnection(ConnectionType.SERVER)
-        try:
-            ws.initiate_upgrade_connection(list(request.headers), request.target)
-            for _ in ws.events():  # the wsproto Request event; parse_handshake has it all
-                pass
-        except RemoteProtocolError as exc:
-            hint = exc.event_hint
-            raise HandshakeError(str(exc), getattr(hint, "status_code", 400) or 400) from None
-        except (h11.ProtocolError, ValueError) as exc:  # h11 will not re-serialize the
-            # headers, or wsproto cannot decode the Host (UnicodeError is a ValueError)
-            raise HandshakeError(f"bad upgrade request: {exc}") from None
+        handshake = request if isinstance(request, Handshake) else parse_handshake(request)
         chosen = next((p for p in handshake.subprotocols if p in subprotocols), None)
-        response = ws.send(AcceptConnection(subprotocol=chosen))
-        assert ws.connection is not None
-        self = cls(sock, ws.connection, handshake, chosen, max_message_size=max_message_size,
-                   idle_timeout=idle_timeout, close_timeout=close_timeout,
-                   send_timeout=send_timeout, max_rate=max_rate)
-        if not self._write(response):
+        self = cls(sock, Connection(ConnectionType.SERVER), handshake, chosen,
+                   max_message_size=max_message_size, idle_timeout=idle_timeout,
+                   close_timeout=close_timeout, send_timeout=send_timeout, max_rate=max_rate)
+        if not self._write(accept_response(handshake, chosen)):
             raise ConnectionClosed(CLOSE_ABNORMAL, "connection lost during the handshake")
         self._rest = trailing_data  # the first frames, read with the request
         return self
@@ -545,20 +578,147 @@ class WebSocket:
                                        else (CLOSE_ABNORMAL, "")))
                     break
                 self._turn_bytes += len(data)
-            enforce = not self._closing
-            feed, end, count, refusal = guard.scan(data, _TURN_FRAMES - self._turn_frames,
-                                                   enforce)
-            self._turn_frames += count
-            if end < len(data):
-                self._rest = data[end:]
-            if feed:
-                self._conn.receive_data(data if feed == len(data) else data[:feed])
-                self._process_events()
-            if refusal is not None and not self._closing and self._code is None:
-                self._fail(*refusal)
+            self._turn_frames += self._take(data, _TURN_FRAMES - self._turn_frames)
             if pending:
                 return pending.popleft()
         raise ConnectionClosed(self._code, self._reason)  # type: ignore[arg-type]
+
+    def _take(self, data: bytes, frames: int) -> int:
+        """Hand at most ``frames`` frames of ``data`` (the next bytes of the
+        stream) to wsproto, keep the rest for later, enforce the limits;
+        the number of frame headers read."""
+        feed, end, count, refusal = self._guard.scan(data, frames, not self._closing)
+        if end < len(data):
+            self._rest = data[end:]
+        if feed:
+            self._conn.receive_data(data if feed == len(data) else data[:feed])
+            self._process_events()
+        if refusal is not None and not self._closing and self._code is None:
+            self._fail(*refusal)
+        return count
+
+    # -- receiving driven by readiness --
+
+    def watch(self, notify: Optional[Callable[[], None]] = None) -> None:
+        """Call ``notify()`` (from the hub, once) when there is input to
+        read: then call :meth:`receive_ready`, and ``watch`` again.
+
+        This is how a connection is read without a greenlet waiting in
+        :meth:`receive`: the hub's io watcher on the socket stands in for
+        it.  ``notify`` is also called once the connection is closed,
+        however it closes.  While a Close we sent awaits its reply, the
+        connection reads that reply itself on readiness (the guard's
+        header scan only) and then closes TCP.  Bytes already read (with
+        the handshake, or past a turn's budget) make ``notify`` come at
+        once.  Without ``notify``, the one given before is kept.
+        """
+        if self._code is not None:
+            return
+        if notify is not None:
+            self._notify = notify
+        notify = self._notify
+        if notify is None:
+            raise RuntimeError("watch() needs a notify callable the first time")
+        if self._rest:
+            get_hub().loop.run_callback(notify)
+            return
+        watcher = self._watcher
+        if watcher is None:
+            watcher = self._watcher = get_hub().loop.io(self._raw.fileno(), 1)
+        if not watcher.active:
+            watcher.start(self._on_readable)
+
+    @property
+    def socket(self) -> gevent.socket.socket:
+        """The connection's TCP socket."""
+        return self._sock
+
+    @property
+    def watched(self) -> bool:
+        """True once :meth:`watch` was used: reads are driven by readiness."""
+        return self._notify is not None
+
+    def _on_readable(self) -> None:
+        """The hub saw input: hand it to the reader, or, while closing with
+        no reader, read the peer's Close reply here (without blocking)."""
+        watcher = self._watcher
+        if watcher is None:  # closed meanwhile
+            return
+        watcher.stop()
+        if not self._closing or self._reader is not None:
+            notify = self._notify
+            if notify is not None:
+                notify()
+            return
+        budget = max(self._max, _DRAIN_MIN)   # what _drain would read at most
+        guard = self._guard
+        while True:
+            data, self._rest = self._rest, b""
+            if not data:
+                try:
+                    data = self._raw.recv(_RECV_SIZE)
+                except BlockingIOError:
+                    self._watcher.start(self._on_readable)
+                    return
+                except OSError:
+                    data = b""
+                if not data:
+                    break
+            budget -= len(data)
+            guard.scan(data, enforce=False)
+            if guard.peer_closed or budget <= 0:
+                break
+        self._finish(*self._sent_close)
+
+    def receive_ready(self) -> List[Data]:
+        """The messages that input already here completes, without blocking.
+
+        Reads for one turn at most (``_TURN_FRAMES`` frames or
+        ``_TURN_BYTES`` bytes); :attr:`buffered` says whether input is
+        left over.  Enforces every limit :meth:`receive` does and answers
+        pings.
+
+        Raises:
+            ConnectionClosed: the connection is closed and every message
+                received before that was returned.
+            RuntimeError: another greenlet is receiving.
+        """
+        if self._reader is not None:
+            raise RuntimeError("another greenlet is already receiving on this WebSocket")
+        pending = self._pending
+        self._reader = gevent.getcurrent()
+        try:
+            frames = size = 0
+            while self._code is None and frames < _TURN_FRAMES and size < _TURN_BYTES:
+                data, self._rest = self._rest, b""
+                if not data:
+                    try:
+                        data = self._raw.recv(_RECV_SIZE)
+                    except BlockingIOError:
+                        break
+                    except OSError:
+                        data = b""
+                    if not data:
+                        if self._code is None:  # the peer dropped, or replied to our Close
+                            self._finish(*(self._sent_close if self._closing
+                                           else (CLOSE_ABNORMAL, "")))
+                        break
+                    size += len(data)
+                frames += self._take(data, _TURN_FRAMES - frames)
+        finally:
+            self._reader = None
+        if pending:
+            out = list(pending)
+            pending.clear()
+            return out
+        if self._code is not None:
+            raise ConnectionClosed(self._code, self._reason)
+        return []
+
+    @property
+    def buffered(self) -> bool:
+        """True when input read but not yet parsed waits (a turn's budget ran out)."""
+        return bool(self._rest)
 
     def _process_events(self) -> None:
         conn = self._conn
@@ -723,9 +883,10 @@ class WebSocket:
     def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
         """Start the closing handshake with ``code`` and ``reason``.
 
-        Without a greenlet in :meth:`receive`, waits (up to
+        Without a greenlet in :meth:`receive` and unwatched, waits (up to
         ``close_timeout``) for the peer's Close reply and closes TCP.  With
-        one, returns at once: that greenlet reads the reply and gets
+        one, or when :meth:`watch` drives the reads (the reply is then read
+        on readiness), returns at once: that greenlet reads the reply and gets
         :class:`ConnectionClosed` with ``code``; the connection is dropped
         after ``close_timeout`` if no reply comes.  Does nothing if already
         closed or closing.  Use 1001 or 1012, not 1000, when the client
@@ -737,7 +898,7 @@ class WebSocket:
         self._send_close(code, reason)
         if self._code is not None:
             return
-        if self._reader is None:
+        if self._reader is None and self._notify is None:
             self._reader = gevent.getcurrent()
             try:
                 self._drain()
@@ -746,6 +907,8 @@ class WebSocket:
             self._finish(code, reason)
         else:
             self._timer = gevent.spawn_later(self._close_timeout, self._finish, code, reason)
+            if self._reader is None:   # watched: the reply is read on readiness
+                self.watch()
 
     def abort(self) -> None:
         """Drop the TCP connection without a closing handshake (code 1006)."""
@@ -816,10 +979,20 @@ class WebSocket:
         timer, self._timer = self._timer, None
         if timer is not None and timer is not gevent.getcurrent():
             timer.kill(block=False)
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:   # before the socket: libev must not watch a closed fd
+            watcher.stop()
+            watcher.close()
         try:
             self._sock.close()
         except OSError:
             pass
+        notify, on_finish = self._notify, self.on_finish
+        self._notify = self.on_finish = None
+        if notify is not None:
+            notify()
+        if on_finish is not None:
+            on_finish(self)
 
     def __repr__(self) -> str:
         state = ("open" if not self.closed else "closing" if self._code is None

@@ -195,3 +195,107 @@ def test_a_client_that_never_reads_broadcasts_is_dropped_after_the_send_timeout(
     eventually(lambda: not _by_initial_call("QuickSocket.connect"), timeout=QuickSocket.send_timeout + 10)
     eventually(lambda: not _by_initial_call("LeanChannel.join"))
     c.ws.sock.close()
+
+
+# -- the HTTP request is parsed once and not kept after the upgrade -----------------------
+
+def test_a_join_parses_the_handshake_once(port, monkeypatch):
+    import beamish.channels._http as http_mod
+    import beamish.channels._transport as transport_mod
+    calls = []
+    real = transport_mod.parse_handshake
+
+    def counting(request):
+        calls.append(request)
+        return real(request)
+    monkeypatch.setattr(http_mod, "parse_handshake", counting)
+    monkeypatch.setattr(transport_mod, "parse_handshake", counting)
+    c = Client(port)
+    joined(c, "lean:once")
+    assert len(calls) == 1
+    c.close()
+    eventually(lambda: not _by_initial_call("LeanSocket.connect"))
+
+
+def _server_h11_connections():
+    """h11 connections in the server role alive now (the test's clients
+    use h11 as clients, through wsproto)."""
+    import gc
+    import h11
+    gc.collect()
+    return sum(1 for o in gc.get_objects()
+               if type(o) is h11.Connection and o.our_role is h11.SERVER)
+
+
+def test_an_open_websocket_keeps_nothing_of_its_http_request(port):
+    before = _server_h11_connections()
+    clients = [Client(port) for _ in range(3)]
+    for i, c in enumerate(clients):
+        joined(c, f"lean:h{i}")
+    eventually(lambda: len(_by_initial_call("LeanSocket.connect")) == 3)
+    assert _server_h11_connections() == before
+    for c in clients:
+        c.close()
+    eventually(lambda: not _by_initial_call("LeanSocket.connect"))
+
+
+# -- no greenlet per idle connection: reads are driven by readiness -----------------------
+
+def _busy_greenlets():
+    """Live greenlets other than the runtime's pool of idle workers (bounded,
+    shared by all processes: a hibernated process's greenlet goes there)."""
+    import gc
+    from greenlet import greenlet
+    from beamish.lowlevel import runtime_view
+    gc.collect()
+    live = sum(1 for o in gc.get_objects() if isinstance(o, greenlet) and not o.dead)
+    return live - runtime_view().pool_size
+
+
+def test_idle_hibernated_connections_hold_no_greenlet(port):
+    n = 8
+    before = _busy_greenlets()
+    clients = [Client(port) for _ in range(n)]
+    refs = [joined(c, f"lean:g{i}") for i, c in enumerate(clients)]
+    eventually(lambda: _all_hibernating("LeanSocket.connect", n)
+               and _all_hibernating("LeanChannel.join", n))
+    # neither a reader per connection nor a process greenlet
+    assert _busy_greenlets() - before < n // 2
+    # and every one still reads: a frame wakes its socket, the reply comes back
+    for i, (c, jr) in enumerate(zip(clients, refs)):
+        ref = c.push(f"lean:g{i}", "echo", {"i": i}, join_ref=jr)
+        assert c.reply(ref)[4] == {"status": "ok", "response": {"echoed": {"i": i}}}
+    for c in clients:
+        c.close()
+    eventually(lambda: not _by_initial_call("LeanSocket.connect"))
+
+
+def test_stopping_the_endpoint_closes_idle_connections_with_1012_promptly():
+    """No greenlet reads these connections: the Close replies are read on
+    readiness, a client that never replies is dropped after the close
+    timeout, and every socket process ends."""
+    import time as _time
+    ports = []
+    sup = Supervisor.start([
+        PubSub.child_spec("lean_stop_ps"),
+        Endpoint.child_spec(pubsub="lean_stop_ps", port=0, name="lean_stop_endpoint",
+                            sockets={"/socket": LeanSocket}, on_ready=ports.append),
+    ])
+    try:
+        clients = [Client(ports[0]) for _ in range(3)]
+        for i, c in enumerate(clients):
+            joined(c, f"lean:s{i}")
+        eventually(lambda: _all_hibernating("LeanSocket.connect", 3))
+        mute = WSClient.connect(ports[0], "/socket/websocket?vsn=2.0.0")  # never reads
+        eventually(lambda: len(_by_initial_call("LeanSocket.connect")) == 4)
+    finally:
+        started = _time.monotonic()
+        stop(sup)
+        took = _time.monotonic() - started
+    assert took < 5.0
+    for c in clients:
+        assert c.closed(timeout=5.0) == Close(1012, "server shutting down")
+        c.ws.sock.close()
+    mute.sock.close()
+    eventually(lambda: not _by_initial_call("LeanSocket.connect"))
+    eventually(lambda: not _by_initial_call("LeanChannel.join"))
