@@ -394,6 +394,25 @@ def encode_frame(message: Data) -> bytes:
 
 # -- the connection -----------------------------------------------------------------------
 
+_NO_EVENTS: Tuple = ()
+
+
+class _ServerConnection(Connection):
+    """wsproto's server-side connection without an event queue of its own.
+
+    wsproto queues an event outside its frame parser only when given
+    ``receive_data(None)``, which :class:`WebSocket` never does (it handles
+    EOF itself), so the queue would stay an empty deque (760 B per
+    connection).  Every connection shares one empty tuple instead: the
+    events are still read the same way, and a ``receive_data(None)`` would
+    fail loudly rather than queue anything.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(ConnectionType.SERVER)
+        self._events = _NO_EVENTS  # type: ignore[assignment]
+
+
 class WebSocket:
     """A server-side WebSocket connection over a connected gevent socket.
 
@@ -424,7 +443,9 @@ class WebSocket:
         self._sock = sock
         self._conn = conn
         self._wlock = Semaphore()
-        self._outq: Deque[bytes] = deque()       # accepted bytes the kernel has not taken yet
+        # accepted bytes the kernel has not taken yet; None while there are none
+        # (most connections never have any, and an empty deque costs 760 B)
+        self._outq: Optional[Deque[bytes]] = None
         self._writing = 0                         # greenlets in _write (holding or awaiting the lock)
         self._max = max_message_size
         self._close_timeout = close_timeout
@@ -433,7 +454,7 @@ class WebSocket:
         self._rest = b""                          # bytes read but not yet scanned
         self._turn_frames = 0                     # frames handled since the last yield
         self._turn_bytes = 0                      # bytes read since the last yield
-        self._pending: Deque[Data] = deque()   # whole messages not yet returned
+        self._pending: List[Data] = []        # whole messages not yet returned
         self._parts: List[Data] = []          # pieces of the message being assembled
         self._size = 0                            # bytes in _parts
         self._reader: Optional[object] = None     # greenlet inside receive()
@@ -493,7 +514,7 @@ class WebSocket:
         """
         handshake = request if isinstance(request, Handshake) else parse_handshake(request)
         chosen = next((p for p in handshake.subprotocols if p in subprotocols), None)
-        self = cls(sock, Connection(ConnectionType.SERVER), handshake, chosen,
+        self = cls(sock, _ServerConnection(), handshake, chosen,
                    max_message_size=max_message_size, idle_timeout=idle_timeout,
                    close_timeout=close_timeout, send_timeout=send_timeout, max_rate=max_rate)
         if not self._write(accept_response(handshake, chosen)):
@@ -534,7 +555,7 @@ class WebSocket:
             RuntimeError: another greenlet is already receiving.
         """
         if self._pending:
-            return self._pending.popleft()
+            return self._pending.pop(0)
         if self._code is not None:
             raise ConnectionClosed(self._code, self._reason)
         if self._reader is not None:
@@ -580,7 +601,7 @@ class WebSocket:
                 self._turn_bytes += len(data)
             self._turn_frames += self._take(data, _TURN_FRAMES - self._turn_frames)
             if pending:
-                return pending.popleft()
+                return pending.pop(0)
         raise ConnectionClosed(self._code, self._reason)  # type: ignore[arg-type]
 
     def _take(self, data: bytes, frames: int) -> int:
@@ -708,9 +729,8 @@ class WebSocket:
         finally:
             self._reader = None
         if pending:
-            out = list(pending)
-            pending.clear()
-            return out
+            self._pending = []
+            return pending
         if self._code is not None:
             raise ConnectionClosed(self._code, self._reason)
         return []
@@ -811,7 +831,7 @@ class WebSocket:
             return None
         if sent == len(frame):
             return True
-        self._outq.append(frame[sent:])
+        self._outq = deque((frame[sent:],))
         return False
 
     @property
@@ -859,6 +879,7 @@ class WebSocket:
                 while outq:
                     self._sock.sendall(outq[0])
                     outq.popleft()
+                self._outq = None
                 if data:
                     self._sock.sendall(data)
             return True
@@ -975,7 +996,7 @@ class WebSocket:
         self._code = int(code)  # wsproto hands out CloseReason members
         self._reason = reason
         self._parts = []
-        self._outq.clear()
+        self._outq = None
         timer, self._timer = self._timer, None
         if timer is not None and timer is not gevent.getcurrent():
             timer.kill(block=False)

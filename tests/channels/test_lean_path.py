@@ -299,3 +299,31 @@ def test_stopping_the_endpoint_closes_idle_connections_with_1012_promptly():
     mute.sock.close()
     eventually(lambda: not _by_initial_call("LeanSocket.connect"))
     eventually(lambda: not _by_initial_call("LeanChannel.join"))
+
+
+def _deques_held_by_open_websockets():
+    """The deques an open server-side WebSocket or its wsproto connection
+    holds directly (an empty deque is 760 B: idle connections keep none)."""
+    import gc
+    from collections import deque
+    from beamish.channels._transport import WebSocket
+    found, open_ws = [], 0
+    for ws in [o for o in gc.get_objects() if type(o) is WebSocket and not o.closed]:
+        open_ws += 1
+        held = gc.get_referents(ws) + gc.get_referents(ws._conn)
+        found += [o for o in held if isinstance(o, deque)]
+    return open_ws, found
+
+
+def test_an_idle_connection_keeps_no_empty_queues(port):
+    c = Client(port)
+    jr = joined(c, "lean:q")
+    ref = c.push("lean:q", "mix", {"n": 3}, join_ref=jr)   # reads, pushes, broadcasts
+    assert c.reply(ref)[4]["status"] == "ok"
+    eventually(lambda: _all_hibernating("LeanSocket.connect", 1)
+               and _all_hibernating("LeanChannel.join", 1))
+    open_ws, deques = _deques_held_by_open_websockets()
+    assert open_ws == 1
+    assert deques == []
+    c.close()
+    eventually(lambda: not _by_initial_call("LeanSocket.connect"))

@@ -15,7 +15,10 @@ with the sender's.
 Commands on stdin, one answer line each:
 
   open N TOPIC   connect, upgrade and join N more sockets (in batches)
-                                     -> opened TOTAL ERRORS SECONDS
+                                     -> opened TOTAL ERRORS SECONDS P50 P99
+                 (P50, P99: join latency in seconds, from the connect to
+                 the join's reply as this process read it; the batch is
+                 read in order, so a socket's time includes the batch's)
   hb             a heartbeat on every socket         -> hb N
   arm K          watch for broadcast K (payload body "b<K>x") -> armed K
   shout K        socket 0 pushes ``shout`` {"body": "b<K>x"}  -> sent K T0
@@ -69,10 +72,13 @@ class Clients:
         t0 = now()
         join = masked(json.dumps(["1", "1", topic, "phx_join", {}]).encode())
         left = n
+        took = []       # per joined socket: connect .. join reply read
         while left > 0:
             batch = []
+            started = {}
             for _ in range(min(BATCH, left)):
                 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                started[s] = now()
                 s.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
                 s.settimeout(30.0)
                 try:
@@ -106,12 +112,16 @@ class Clients:
                     errors += 1
                     s.close()
                     continue
+                took.append(now() - started[s])
                 s.setblocking(False)
                 self.socks.append(s)
                 fd = s.fileno()
                 self.by_fd[fd] = s
                 self.ep.register(fd, select.EPOLLIN)
-        return len(self.socks), errors, now() - t0
+        took.sort()
+        p50 = took[len(took) // 2] if took else 0.0
+        p99 = took[min(len(took) - 1, (len(took) * 99) // 100)] if took else 0.0
+        return len(self.socks), errors, now() - t0, p50, p99
 
     def _push(self, s: socket.socket, topic: str, event: str, payload: dict) -> None:
         self.ref += 1
@@ -180,8 +190,8 @@ class Clients:
             return True
         cmd = words[0]
         if cmd == "open":
-            total, errors, secs = self.open(int(words[1]), words[2])
-            _out(f"opened {total} {errors} {secs!r}")
+            total, errors, secs, p50, p99 = self.open(int(words[1]), words[2])
+            _out(f"opened {total} {errors} {secs!r} {p50!r} {p99!r}")
         elif cmd == "hb":
             _out(f"hb {self.heartbeat()}")
         elif cmd == "arm":

@@ -102,7 +102,7 @@ def _session(kind: str, sockets: int, tries: int, per_process: int) -> Sample:
                                      str(port), f"127.0.3.{i + 1}"], f"chan-clients{i}", log_dir))
         for w in workers:
             w.expect("ready", 30)
-        total, errors, _ = workers[0].ask(f"open {WARMUP} {TOPIC}", "opened ", 60)
+        total, errors, *_ = workers[0].ask(f"open {WARMUP} {TOPIC}", "opened ", 60)
         if int(errors):
             raise HarnessError(f"warm-up: {errors} sockets failed to join")
         base = int(srv.ask("rss", "rss ", 60)[0])
@@ -146,6 +146,9 @@ def _session(kind: str, sockets: int, tries: int, per_process: int) -> Sample:
         return Sample((rss - base) / sockets, {**extra,
             "server RSS": (rss / (1 << 20), "MiB"),
             "joins/s while opening": (sockets / t_open, "joins/s"),
+            # the worst client process's, each read in batches of 200 (see _chan_clients)
+            "join p50 while opening": (max(float(o[3]) for o in opened) * ms, "ms"),
+            "join p99 while opening": (max(float(o[4]) for o in opened) * ms, "ms"),
             "broadcast": (statistics.median(lasts) * ms, "ms"),
             "broadcast: median client": (statistics.median(p50s) * ms, "ms"),
             "broadcast: first client": (statistics.median(firsts) * ms, "ms"),
