@@ -1,9 +1,5 @@
 """The official ``phoenix`` npm client (1.8.x, under Node with ``ws`` as its
 transport) against beamish: every scenario in tests/js/official/scenarios.mjs."""
-import os
-import shutil
-import subprocess
-
 import gevent
 import pytest
 
@@ -11,22 +7,16 @@ from beamish import Supervisor, stop
 from beamish.channels import Endpoint
 from beamish.pubsub import PubSub
 from chanapp import TestSocket
-from tools.harness import ROOT
+import officialjs
 
-JS = os.path.join(ROOT, "tests", "js")
-SCENARIOS = os.path.join(JS, "official", "scenarios.mjs")
+SCRIPT = "scenarios.mjs"
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.timeout(60),
-    pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js (make test installs it)"),
-]
+pytestmark = officialjs.MARKS
 
 
 @pytest.fixture(scope="module", autouse=True)
 def node_modules():
-    if not os.path.isdir(os.path.join(JS, "node_modules", "phoenix")):
-        pytest.fail("tests/js/node_modules is missing: run `make test` (it runs npm ci)")
+    officialjs.require_node_modules()
 
 
 def start_server(port=0):
@@ -40,14 +30,11 @@ def start_server(port=0):
 
 
 def node(scenario, port):
-    return subprocess.Popen(["node", SCENARIOS, scenario, str(port)], cwd=JS,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return officialjs.node(SCRIPT, scenario, port)
 
 
 def finish(proc, timeout=30):
-    out, err = proc.communicate(timeout=timeout)
-    assert proc.returncode == 0 and out.rstrip().endswith("ok"), out + err
-    return out
+    return officialjs.finish(proc, timeout)
 
 
 @pytest.mark.parametrize("scenario", [
