@@ -655,8 +655,10 @@ def _next_event(conn: h11.Connection, sock: gevent.socket.socket,
         conn.receive_data(data)
 
 
-def _read_body(conn: h11.Connection, sock: gevent.socket.socket, limit: int) -> Optional[bytes]:
-    """The request's body, or None once it passes ``limit`` bytes."""
+def _read_body(conn: h11.Connection, sock: gevent.socket.socket, limit: int,
+               keep: bool = True) -> Optional[bytes]:
+    """The request's body (``b""`` unless ``keep``), or None once it passes
+    ``limit`` bytes or the request breaks off."""
     parts: List[bytes] = []
     size = 0
     while conn.their_state is h11.SEND_BODY:
@@ -665,7 +667,8 @@ def _read_body(conn: h11.Connection, sock: gevent.socket.socket, limit: int) -> 
             size += len(event.data)
             if size > limit:
                 return None
-            parts.append(event.data)
+            if keep:
+                parts.append(event.data)
         elif not isinstance(event, h11.EndOfMessage):
             return None
     return b"".join(parts)
@@ -673,16 +676,8 @@ def _read_body(conn: h11.Connection, sock: gevent.socket.socket, limit: int) -> 
 
 def _skip_body(conn: h11.Connection, sock: gevent.socket.socket) -> bool:
     """Read and drop the rest of the request; False if it is too big to bother."""
-    dropped = 0
-    while conn.their_state is h11.SEND_BODY:
-        event = _next_event(conn, sock)
-        if isinstance(event, h11.Data):
-            dropped += len(event.data)
-            if dropped > _MAX_DISCARDED_BODY:
-                return False
-        elif not isinstance(event, h11.EndOfMessage):
-            return False
-    return conn.their_state is h11.DONE
+    return (_read_body(conn, sock, _MAX_DISCARDED_BODY, keep=False) is not None
+            and conn.their_state is h11.DONE)
 
 
 def _respond(conn: h11.Connection, sock: gevent.socket.socket, status: int,
