@@ -136,6 +136,20 @@ def start_channel(cls: type, topic: str, payload: Any, join_ref: Optional[str], 
                            hibernate_after=cls.hibernate_after)
 
 
+#: ``cls -> (cls.intercept, frozenset of it)``: one frozenset per channel
+#: class rather than one per join, remade if ``intercept`` is reassigned.
+_INTERCEPTS: dict = {}
+
+
+def _intercepted(cls: type) -> frozenset:
+    """The events ``cls`` intercepts, as the frozenset its subscriptions carry."""
+    events = cls.intercept
+    known = _INTERCEPTS.get(cls)
+    if known is None or known[0] is not events:
+        known = _INTERCEPTS[cls] = (events, frozenset(events))
+    return known[1]
+
+
 class _ChannelBehaviour(Behaviour):
     """The channel behaviour: a client's events (``handle_in``), its leave,
     intercepted broadcasts (``handle_out``) and other messages
@@ -160,7 +174,7 @@ class _ChannelBehaviour(Behaviour):
         except Exception as e:
             log.error("channel %s join crashed: %r", topic, e, exc_info=e)
             raise InitIgnored({"reason": "join crashed"}) from None
-        _ps_subscribe(pubsub, topic, Fastlane(socket_pid, wire, frozenset(type(ch).intercept)))
+        _ps_subscribe(pubsub, topic, Fastlane(socket_pid, wire, _intercepted(type(ch))))
         return reply[1]
 
     def dispatch(self, loop: Loop, msg: Any) -> Any:

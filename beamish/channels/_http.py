@@ -54,7 +54,8 @@ from gevent.server import StreamServer
 
 from ._transport import (CLOSE_INTERNAL_ERROR, CLOSE_NORMAL, CLOSE_SERVICE_RESTART,
                          DEFAULT_CLOSE_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE,
-                         DEFAULT_SEND_TIMEOUT, PHOENIX_SUBPROTOCOL, WebSocket, parse_handshake)
+                         DEFAULT_SEND_TIMEOUT, PHOENIX_SUBPROTOCOL, Headers, WebSocket,
+                         parse_handshake, request_headers)
 from ._transport_errors import ConnectionClosed, HandshakeError
 
 __all__ = ["HTTPServer", "WebSocketRoute", "HTTPRoute", "RequestInfo", "StaticFiles",
@@ -348,11 +349,12 @@ class HTTPServer:
                     self._idle.discard(sock)
                 if not isinstance(event, h11.Request):
                     return  # the peer closed between requests
-                if _ambiguous_framing(event):
+                headers = request_headers(event)  # the one walk of h11's headers
+                if _ambiguous_framing(headers):
                     _send_error(conn, sock, 400,
                                 "both Content-Length and Transfer-Encoding in one request")
                     return
-                upgraded = self._dispatch(conn, sock, event, peer)
+                upgraded = self._dispatch(conn, sock, event, headers, peer)
                 if upgraded is True:
                     return None  # a refused or failed upgrade: the connection is done
                 if upgraded:
@@ -372,9 +374,11 @@ class HTTPServer:
         return None
 
     def _dispatch(self, conn: h11.Connection, sock: gevent.socket.socket,
-                  request: h11.Request, peer: Tuple[Any, ...]) -> Union[bool, "_Upgraded"]:
-        """Answer one request; False to go on with the next one, True when
-        the connection is done, or the WebSocket it was upgraded to."""
+                  request: h11.Request, headers: Headers,
+                  peer: Tuple[Any, ...]) -> Union[bool, "_Upgraded"]:
+        """Answer one request (``headers`` decoded by :func:`request_headers`);
+        False to go on with the next one, True when the connection is done,
+        or the WebSocket it was upgraded to."""
         path, _, query = request.target.decode("latin-1").partition("?")
         head = request.method == b"HEAD"
         route = self.routes.get(path)
@@ -382,14 +386,14 @@ class HTTPServer:
             if request.method != b"GET":
                 _respond(conn, sock, 400)
                 return False
-            return self._upgrade(conn, sock, request, route, path, query, peer)
+            return self._upgrade(conn, sock, request, headers, route, path, query, peer)
         http_route = self.http_routes.get(path)
         if http_route is not None:
-            self._call_route(conn, sock, request, http_route, path, query, peer)
+            self._call_route(conn, sock, request, headers, http_route, path, query, peer)
             return False
         handler = self.handlers.get(path)
         if handler is not None:
-            self._call_handler(conn, sock, request, handler, path, query, peer, head)
+            self._call_handler(conn, sock, request, headers, handler, path, query, peer, head)
             return False
         if self.static is not None:
             if request.method != b"GET" and not head:
@@ -403,12 +407,11 @@ class HTTPServer:
         return False
 
     def _call_handler(self, conn: h11.Connection, sock: gevent.socket.socket,
-                      request: h11.Request, handler: "HTTPHandler", path: str, query: str,
-                      peer: Tuple[Any, ...], head: bool) -> None:
+                      request: h11.Request, headers: Headers, handler: "HTTPHandler", path: str,
+                      query: str, peer: Tuple[Any, ...], head: bool) -> None:
         info = RequestInfo(
             path=path, query=dict(parse_qsl(query, keep_blank_values=True)), query_string=query,
-            headers=tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers),
-            peer=tuple(peer))
+            headers=headers, peer=tuple(peer))
         try:
             status, content_type, body = handler(request.method.decode("latin-1"), info)
         except Exception:
@@ -418,16 +421,15 @@ class HTTPServer:
                  body=body, head=head, typed=True)
 
     def _call_route(self, conn: h11.Connection, sock: gevent.socket.socket,
-                    request: h11.Request, route: HTTPRoute, path: str, query: str,
-                    peer: Tuple[Any, ...]) -> None:
+                    request: h11.Request, headers: Headers, route: HTTPRoute, path: str,
+                    query: str, peer: Tuple[Any, ...]) -> None:
         body = _read_body(conn, sock, route.max_body)
         if body is None:
             _send_error(conn, sock, 413, f"request body over {route.max_body} bytes")
             raise _Stop
         info = RequestInfo(
             path=path, query=dict(parse_qsl(query, keep_blank_values=True)), query_string=query,
-            headers=tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers),
-            peer=tuple(peer))
+            headers=headers, peer=tuple(peer))
         method = request.method.decode("latin-1")
         try:
             status, headers, out = route.handler(method, info, body)
@@ -440,9 +442,11 @@ class HTTPServer:
                  body=out, head=method == "HEAD", typed=typed)
 
     def _upgrade(self, conn: h11.Connection, sock: gevent.socket.socket, request: h11.Request,
-                 route: WebSocketRoute, path: str, query: str,
+                 headers: Headers, route: WebSocketRoute, path: str, query: str,
                  peer: Tuple[Any, ...]) -> Union[bool, "_Upgraded"]:
-        """Accept or refuse an upgrade request, parsing its handshake once.
+        """Accept or refuse an upgrade request, parsing its handshake once
+        (from ``headers``, decoded once for the handshake, the origin check
+        and the :class:`RequestInfo`).
 
         False when refused (the connection may go on), True when it ended
         during the handshake, else what :meth:`_run_websocket` needs."""
@@ -451,7 +455,7 @@ class HTTPServer:
             _send_error(conn, sock, 400, "WebSocket upgrade request with a body")
             raise _Stop
         try:
-            handshake = parse_handshake(request)
+            handshake = parse_handshake(request, headers)
         except HandshakeError as exc:
             _respond(conn, sock, exc.status_code,
                      [(k.encode(), v.encode()) for k, v in exc.headers],
@@ -459,10 +463,9 @@ class HTTPServer:
             return False
         info = RequestInfo(
             path=path, query=dict(parse_qsl(query, keep_blank_values=True)), query_string=query,
-            headers=tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers),
-            peer=tuple(peer), auth_token=handshake.auth_token,
+            headers=headers, peer=tuple(peer), auth_token=handshake.auth_token,
             subprotocols=handshake.subprotocols)
-        status = self._decide(route, info, handshake.origin, _host(request))
+        status = self._decide(route, info, handshake.origin, handshake.host)
         if status != 101:
             _respond(conn, sock, status)
             return False
@@ -605,19 +608,16 @@ def origin_allowed(origin: str, host: Optional[str], allowed: Sequence[str] = ()
     return False
 
 
-def _host(request: h11.Request) -> Optional[str]:
-    """The request's ``Host`` header (h11 insists on exactly one in HTTP/1.1)."""
-    for name, value in request.headers:
-        if name == b"host":
-            return value.decode("latin-1")
-    return None
-
-
-def _ambiguous_framing(request: h11.Request) -> bool:
+def _ambiguous_framing(headers: Headers) -> bool:
     """True for a request framed by both Content-Length and Transfer-Encoding
     (h11 would quietly follow Transfer-Encoding)."""
-    names = {name for name, _ in request.headers}
-    return b"content-length" in names and b"transfer-encoding" in names
+    length = chunked = False
+    for name, _ in headers:
+        if name == "content-length":
+            length = True
+        elif name == "transfer-encoding":
+            chunked = True
+    return length and chunked
 
 def _listen(address: Tuple[str, int], reuse_port: bool, backlog: int) -> gevent.socket.socket:
     host = address[0]

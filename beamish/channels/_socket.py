@@ -214,6 +214,10 @@ class _Outlet:
                 deliver(p, _FLUSH)
         return True
 
+    #: The outlet is its connection's ``WireSerializer.direct`` itself (a
+    #: bound method kept there would be one more object per connection).
+    __call__ = write
+
 
 class _State:
     """A socket process's state: what ``get_state`` returns for it."""
@@ -227,7 +231,7 @@ class _State:
         # only a transport with a non-blocking send gets direct writes (LongPoll buffers)
         self.outlet = (_Outlet(ws, current_process().pid)
                        if hasattr(ws, "try_send_frame") else None)
-        self.wire = WireSerializer(ser, self.outlet.write if self.outlet is not None else None)
+        self.wire = WireSerializer(ser, self.outlet)
         self.socket = socket
         self.assigns = assigns
         self.pubsub = pubsub
@@ -237,7 +241,7 @@ class _State:
         # a transport that ends quiet clients itself (LongPoll: no poll for
         # a while) needs no idle timeout here
         self.idle = None if getattr(ws, "watches_idle", False) else socket.idle_timeout
-        self.wait = NoReply(timeout=self.idle)   # every turn's result: wait for the next
+        self.wait = _wait(self.idle)   # every turn's result: wait for the next
         self.turn = 0
 
     def __repr__(self) -> str:
@@ -245,15 +249,39 @@ class _State:
                 f"channels={ {t: p for t, (p, _) in self.channels.items()}!r}>")
 
 
+#: The ``NoReply`` of each idle timeout in use: immutable, so the sockets
+#: with one timeout share one (a record less per connection).
+_WAITS: dict = {}
+
+
+def _wait(idle: Optional[float]) -> NoReply:
+    wait = _WAITS.get(idle)
+    if wait is None:
+        wait = _WAITS[idle] = NoReply(timeout=idle)
+    return wait
+
+
+class _Notify:
+    """What the hub calls when a connection has input: sends its socket
+    process ``_READABLE``.  One small record per connection (a closure
+    would be two objects, a function and its cell)."""
+
+    __slots__ = ("pid",)
+
+    def __init__(self, pid: Any) -> None:
+        self.pid = pid
+
+    def __call__(self) -> None:
+        p = self.pid._proc
+        if p is not None and p.alive:
+            deliver(p, _READABLE)
+
+
 def watch(ws: Any, socket_pid: Any) -> None:
     """Have the connection's input read by the socket process as it comes:
     the hub's io watcher sends it ``_READABLE`` (no greenlet waits on an
     idle connection; see :meth:`WebSocket.watch`)."""
-    def notify() -> None:
-        p = socket_pid._proc
-        if p is not None and p.alive:
-            deliver(p, _READABLE)
-    ws.watch(notify)
+    ws.watch(_Notify(socket_pid))
 
 
 def _log_closed(pid: Any, e: ConnectionClosed) -> None:
@@ -398,6 +426,14 @@ def _write(st: _State, frame: Optional[bytes]) -> bool:
                     me.pid, len(me.mq))
         st.ws.abort()
         return False
+    if frame is not None and st.outlet is not None:
+        # the usual case, nothing ahead of the frame and room in the kernel:
+        # written at once, without arming the send timeout
+        sent = st.ws.try_send_frame(frame)
+        if sent:
+            return True
+        if sent is False:
+            frame = None   # the kernel took part: the rest is queued, flush it below
     try:
         with gevent.Timeout(st.socket.send_timeout):
             if frame is None:

@@ -41,8 +41,11 @@ connection, and does the I/O around them:
   :meth:`WebSocket.send_frame` writes them as they are: a broadcast to N
   sockets costs one encode and N ``sendall`` calls.  Data frames bypass
   wsproto's writer (which copies the payload twice per call); control
-  frames go through it.  A lock keeps concurrent senders from interleaving
-  the bytes of two frames.  :meth:`WebSocket.try_send_frame` is the
+  frames go through it.  A write with nothing ahead of it is first offered
+  to the kernel without blocking, and when the kernel takes it whole (the
+  usual case) that is all it costs: no timer, no lock.  Otherwise a lock
+  (made on the first such write) keeps concurrent senders from
+  interleaving the bytes of two frames.  :meth:`WebSocket.try_send_frame` is the
   non-blocking way in, for a broadcaster writing to many connections from
   its own greenlet: when no write is under way or queued it hands the
   frame to the kernel at once; what the kernel does not take stays in the
@@ -159,6 +162,7 @@ class Handshake:
     ``base64url.bearer.phx.<token>``, decoded (the JS client encodes it with
     ``btoa``: standard base64, ``=`` stripped, so decoding as Latin-1 gives
     back exactly the string it was given), or ``None`` when not offered.
+    ``origin`` and ``host`` are those headers' values, or ``None``.
     """
 
     target: str
@@ -166,10 +170,22 @@ class Handshake:
     subprotocols: Tuple[str, ...]
     auth_token: Optional[str]
     origin: Optional[str]
+    host: Optional[str] = None
 
 
-def _tokens(value: bytes) -> List[str]:
-    return [t.strip() for t in value.decode("latin-1").split(",") if t.strip()]
+#: Request headers as ``(lower-case name, value)`` strings (Latin-1 decoded).
+Headers = Tuple[Tuple[str, str], ...]
+
+
+def request_headers(request: h11.Request) -> Headers:
+    """The headers of ``request``, decoded once, for everything that reads
+    them (the handshake, the origin check, :class:`RequestInfo`)."""
+    return tuple([(name.lower().decode("latin-1"), value.decode("latin-1"))
+                  for name, value in request.headers.raw_items()])
+
+
+def _tokens(value: str) -> List[str]:
+    return [t.strip() for t in value.split(",") if t.strip()]
 
 
 def _decode_token(encoded: str) -> str:
@@ -180,10 +196,12 @@ def _decode_token(encoded: str) -> str:
     return raw.decode("latin-1")
 
 
-def parse_handshake(request: h11.Request) -> Handshake:
+def parse_handshake(request: h11.Request, headers: Optional[Headers] = None) -> Handshake:
     """Validate the opening handshake of RFC 6455 section 4.2.1.
 
-    Pure: no I/O.  Checks the method (GET), HTTP/1.1, ``Upgrade:
+    Pure: no I/O.  ``headers`` are the request's headers as
+    :func:`request_headers` decoded them, when the caller already has them
+    (they are then not walked again).  Checks the method (GET), HTTP/1.1, ``Upgrade:
     websocket``, ``Connection: upgrade``, ``Sec-WebSocket-Version: 13`` and a
     ``Sec-WebSocket-Key`` that is the base64 of 16 bytes, and extracts the
     offered subprotocols and the Phoenix bearer token.
@@ -202,30 +220,30 @@ def parse_handshake(request: h11.Request) -> Handshake:
     upgrade: List[str] = []
     connection: List[str] = []
     protocols: List[str] = []
-    keys: List[bytes] = []
-    version: Optional[bytes] = None
+    keys: List[str] = []
+    version: Optional[str] = None
     origin: Optional[str] = None
-    host: Optional[bytes] = None
-    for name, value in request.headers:
-        if name == b"host":
+    host: Optional[str] = None
+    for name, value in request_headers(request) if headers is None else headers:
+        if name == "host":
             host = value
-        elif name == b"upgrade":
+        elif name == "upgrade":
             upgrade += _tokens(value)
-        elif name == b"connection":
+        elif name == "connection":
             connection += _tokens(value)
-        elif name == b"sec-websocket-key":
+        elif name == "sec-websocket-key":
             keys.append(value)
-        elif name == b"sec-websocket-version":
+        elif name == "sec-websocket-version":
             version = value.strip()
-        elif name == b"sec-websocket-protocol":
+        elif name == "sec-websocket-protocol":
             protocols += _tokens(value)
-        elif name == b"origin":
-            origin = value.decode("latin-1")
+        elif name == "origin":
+            origin = value
     if "websocket" not in (t.lower() for t in upgrade):
         raise HandshakeError("missing 'Upgrade: websocket' header")
     if "upgrade" not in (t.lower() for t in connection):
         raise HandshakeError("missing 'Connection: Upgrade' header")
-    if version != b"13":
+    if version != "13":
         if version is None:
             raise HandshakeError("missing Sec-WebSocket-Version header")
         raise HandshakeError("unsupported WebSocket version", 426,
@@ -240,7 +258,7 @@ def parse_handshake(request: h11.Request) -> Handshake:
     if host is None:
         raise HandshakeError("missing Host header")
     try:
-        host.decode("idna")
+        host.encode("latin-1").decode("idna")
         target = request.target.decode("ascii")
     except ValueError:  # UnicodeError is a ValueError
         raise HandshakeError("bad upgrade request: undecodable Host or target") from None
@@ -248,7 +266,7 @@ def parse_handshake(request: h11.Request) -> Handshake:
     for p in protocols:
         if p.startswith(PHOENIX_TOKEN_PREFIX):
             token = _decode_token(p[len(PHOENIX_TOKEN_PREFIX):])
-    return Handshake(target, keys[0].decode("ascii"), tuple(protocols), token, origin)
+    return Handshake(target, keys[0], tuple(protocols), token, origin, host)
 
 
 _ACCEPT_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -442,7 +460,9 @@ class WebSocket:
                  max_rate: Optional[float] = None) -> None:
         self._sock = sock
         self._conn = conn
-        self._wlock = Semaphore()
+        # made on the first write that cannot be done at once (most writes
+        # are: see _write), so an idle connection holds no lock
+        self._wlock: Optional[Semaphore] = None
         # accepted bytes the kernel has not taken yet; None while there are none
         # (most connections never have any, and an empty deque costs 760 B)
         self._outq: Optional[Deque[bytes]] = None
@@ -454,8 +474,10 @@ class WebSocket:
         self._rest = b""                          # bytes read but not yet scanned
         self._turn_frames = 0                     # frames handled since the last yield
         self._turn_bytes = 0                      # bytes read since the last yield
-        self._pending: List[Data] = []        # whole messages not yet returned
-        self._parts: List[Data] = []          # pieces of the message being assembled
+        # whole messages not yet returned, and the pieces of the message being
+        # assembled: lists made when there is something to hold (None: empty)
+        self._pending: Optional[List[Data]] = None
+        self._parts: Optional[List[Data]] = None
         self._size = 0                            # bytes in _parts
         self._reader: Optional[object] = None     # greenlet inside receive()
         self._closing = False                     # a Close frame was sent
@@ -569,8 +591,6 @@ class WebSocket:
             self._reader = None
 
     def _receive(self) -> Data:
-        pending = self._pending
-        guard = self._guard
         recv = self._sock.recv
         while self._code is None:
             if self._turn_frames >= _TURN_FRAMES or self._turn_bytes >= _TURN_BYTES:
@@ -600,8 +620,8 @@ class WebSocket:
                     break
                 self._turn_bytes += len(data)
             self._turn_frames += self._take(data, _TURN_FRAMES - self._turn_frames)
-            if pending:
-                return pending.pop(0)
+            if self._pending:
+                return self._pending.pop(0)
         raise ConnectionClosed(self._code, self._reason)  # type: ignore[arg-type]
 
     def _take(self, data: bytes, frames: int) -> int:
@@ -695,7 +715,9 @@ class WebSocket:
         """The messages that input already here completes, without blocking.
 
         Reads for one turn at most (``_TURN_FRAMES`` frames or
-        ``_TURN_BYTES`` bytes); :attr:`buffered` says whether input is
+        ``_TURN_BYTES`` bytes), and stops after a read that got less than
+        it asked for (the kernel had no more; the socket turns readable
+        again when more comes); :attr:`buffered` says whether input is
         left over.  Enforces every limit :meth:`receive` does and answers
         pings.
 
@@ -706,11 +728,12 @@ class WebSocket:
         """
         if self._reader is not None:
             raise RuntimeError("another greenlet is already receiving on this WebSocket")
-        pending = self._pending
         self._reader = gevent.getcurrent()
         try:
             frames = size = 0
-            while self._code is None and frames < _TURN_FRAMES and size < _TURN_BYTES:
+            drained = False
+            while (self._code is None and not drained and frames < _TURN_FRAMES
+                   and size < _TURN_BYTES):
                 data, self._rest = self._rest, b""
                 if not data:
                     try:
@@ -725,11 +748,16 @@ class WebSocket:
                                            else (CLOSE_ABNORMAL, "")))
                         break
                     size += len(data)
+                    # a short read took all the kernel had: asking again would
+                    # only fail (a syscall and an exception per turn); what
+                    # comes later makes the socket readable again
+                    drained = len(data) < _RECV_SIZE
                 frames += self._take(data, _TURN_FRAMES - frames)
         finally:
             self._reader = None
+        pending = self._pending
         if pending:
-            self._pending = []
+            self._pending = None
             return pending
         if self._code is not None:
             raise ConnectionClosed(self._code, self._reason)
@@ -757,11 +785,17 @@ class WebSocket:
                     if self._parts:
                         self._parts.append(data)
                         data = ("" if kind is TextMessage else b"").join(self._parts)
-                        self._parts = []
+                        self._parts = None
                     self._size = 0
-                    self._pending.append(data)
+                    if self._pending is None:
+                        self._pending = [data]
+                    else:
+                        self._pending.append(data)
                 else:
-                    self._parts.append(data)
+                    if self._parts is None:
+                        self._parts = [data]
+                    else:
+                        self._parts.append(data)
                     self._size = size
             elif kind is Ping:
                 if conn.state is ConnectionState.OPEN:
@@ -823,7 +857,7 @@ class WebSocket:
         if self._writing or self._outq or self._closing or self._code is not None:
             return None
         try:
-            sent = self._sock.send(frame, 0, 0.0)
+            sent = self._raw.send(frame)
         except BlockingIOError:
             sent = 0
         except OSError:  # reset by the peer: the connection is gone
@@ -866,15 +900,35 @@ class WebSocket:
         within ``send_timeout`` (waiting for the lock included); False, and
         the connection dropped, if it failed.
 
+        When no write is under way or queued, ``data`` is first offered to
+        the kernel without blocking: usually it takes all of it, and the
+        write is done with no timer and no lock.  What it does not take is
+        queued and written as below.
+
         A write cut short leaves part of a frame on the wire, so the
         connection cannot go on: it is dropped with 1006, which also wakes
         any greenlet blocked on the socket.
         """
+        if data and not self._writing and not self._outq:
+            try:
+                sent = self._raw.send(data)
+            except BlockingIOError:
+                sent = 0
+            except OSError:  # reset by the peer, or closed under us
+                self._finish(CLOSE_ABNORMAL, "")
+                return False
+            if sent == len(data):
+                return True
+            self._outq = deque((data[sent:],))
+            data = b""
         timer = (gevent.Timeout.start_new(self._send_timeout)
                  if self._send_timeout is not None else None)
         self._writing += 1
         try:
-            with self._wlock:
+            lock = self._wlock
+            if lock is None:
+                lock = self._wlock = Semaphore()
+            with lock:
                 outq = self._outq
                 while outq:
                     self._sock.sendall(outq[0])
@@ -995,7 +1049,7 @@ class WebSocket:
             return
         self._code = int(code)  # wsproto hands out CloseReason members
         self._reason = reason
-        self._parts = []
+        self._parts = None
         self._outq = None
         timer, self._timer = self._timer, None
         if timer is not None and timer is not gevent.getcurrent():

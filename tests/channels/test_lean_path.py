@@ -205,9 +205,9 @@ def test_a_join_parses_the_handshake_once(port, monkeypatch):
     calls = []
     real = transport_mod.parse_handshake
 
-    def counting(request):
+    def counting(request, headers=None):
         calls.append(request)
-        return real(request)
+        return real(request, headers)
     monkeypatch.setattr(http_mod, "parse_handshake", counting)
     monkeypatch.setattr(transport_mod, "parse_handshake", counting)
     c = Client(port)

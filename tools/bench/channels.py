@@ -19,6 +19,10 @@ targets).
    notes when its copy arrives (``CLOCK_MONOTONIC``, system-wide).  Value:
    median over ``tries`` broadcasts of (last arrival - the push), with
    the median client beside it.  Target at 10k: under 100 ms.
+   Beside them, what opening the sockets cost: joins a second, join
+   latency (p50/p99, as the clients read it) and the server's CPU time
+   (user + system, from the OS) over the opening divided by ``sockets``,
+   so the join path's own cost is read apart from the clients'.
    The clients share the machine's CPUs with the server, so their reading
    is in the number; the floor shows how much.
 5./6. **encode cost per broadcast** (in-process, JSON and msgpack): with
@@ -40,6 +44,8 @@ import sys
 import tempfile
 import time
 from functools import partial
+
+import psutil
 
 from beamish.channels import Broadcast, Message, MsgpackSerializer, V2JSONSerializer
 from beamish.channels._transport import encode_frame
@@ -90,6 +96,12 @@ def _broadcast(workers: list, k: int, timeout: float) -> tuple:
     return sorted(times)
 
 
+def _cpu_seconds(proc: psutil.Process) -> float:
+    """User + system CPU time the process has used so far."""
+    times = proc.cpu_times()
+    return times.user + times.system
+
+
 def _session(kind: str, sockets: int, tries: int, per_process: int) -> Sample:
     log_dir = tempfile.mkdtemp(prefix=f"bench-channels-{kind}-")
     beamish = kind in _HIBERNATE_AFTER
@@ -107,11 +119,14 @@ def _session(kind: str, sockets: int, tries: int, per_process: int) -> Sample:
             raise HarnessError(f"warm-up: {errors} sockets failed to join")
         base = int(srv.ask("rss", "rss ", 60)[0])
         shares = [sockets // nproc + (1 if i < sockets % nproc else 0) for i in range(nproc)]
+        server = psutil.Process(srv.pid)
+        cpu0 = _cpu_seconds(server)
         t0 = time.monotonic()
         for w, n in zip(workers, shares):
             w.send(f"open {n} {TOPIC}")
         opened = [w.expect("opened ", 600)[7:].split() for w in workers]
         t_open = time.monotonic() - t0
+        join_cpu = (_cpu_seconds(server) - cpu0) / sockets
         errors = sum(int(o[1]) for o in opened)
         held = sum(int(o[0]) for o in opened) - WARMUP
         if errors or held != sockets:
@@ -146,6 +161,7 @@ def _session(kind: str, sockets: int, tries: int, per_process: int) -> Sample:
         return Sample((rss - base) / sockets, {**extra,
             "server RSS": (rss / (1 << 20), "MiB"),
             "joins/s while opening": (sockets / t_open, "joins/s"),
+            "server CPU per join": (join_cpu * 1e6, "us"),
             # the worst client process's, each read in batches of 200 (see _chan_clients)
             "join p50 while opening": (max(float(o[3]) for o in opened) * ms, "ms"),
             "join p99 while opening": (max(float(o[4]) for o in opened) * ms, "ms"),
