@@ -15,12 +15,24 @@ next ready one or parks in the pool, which saves the greenlet creation
 (and, on CPython 3.11, the mmap/munmap of its frame stack) that dominates
 a bare spawn.
 
-Scheduling is gevent's.  A process waiting in ``receive`` parks with
-``hub.switch()`` after setting ``parked = 1``.  Whoever wakes it (a send,
-an exit signal, the receive's own timer) moves ``parked`` from 1 to 2
-before scheduling the switch, so a process is woken at most once per park
-and no stale wake-up can ever land in a greenlet that has moved on (pooled
-greenlets are reused, so that matters).  ``parked == 0`` means the process
+A process waiting in ``receive`` parks after setting ``parked = 1``.
+Whoever wakes it (a send, an exit signal) moves ``parked`` from 1 to 2 and
+appends it to the runtime's woken queue, so a process is woken at most once
+per park, and an entry whose process is no longer at ``parked == 2`` is
+stale and skipped: no stale wake-up can land in a greenlet that has moved
+on (pooled greenlets are reused, so that matters).  The receive's own timer
+switches to the process from the hub at once.
+
+The woken queue is run without a hub round trip per message: a process
+that parks (or a worker whose process ended) switches straight to the
+oldest woken process (a *handoff*), so two processes playing ping-pong
+switch greenlet to greenlet.  The hub still gets its turn: one hub
+callback (``_run_woken``) is queued when the woken queue gets its first
+entry; after ``RUN_BUDGET`` switches to woken processes (handoffs and the
+callback's own) a parking process goes to the hub instead, and the
+callback, if work is left, continues on a zero-delay timer, which libev
+runs after an I/O poll.  So sockets and timers get a turn at least every
+``RUN_BUDGET`` such switches, as spawns do.  ``parked == 0`` means the process
 is running, runnable, or blocked somewhere else in gevent (a socket, a
 sleep): gevent's own waits are token-based (``Waiter``), so an exit signal
 is thrown into them with ``greenlet.throw``, exactly as gevent's
@@ -96,10 +108,16 @@ _procs: dict = RUNTIME.procs
 _names: dict = RUNTIME.names
 _aliases: dict = RUNTIME.aliases
 _ready: deque = RUNTIME.ready
+_woken: deque = RUNTIME.woken
 _timers: set = RUNTIME.timers
 #: True while a hub callback that starts ready processes (``_kick``) is
 #: queued: scheduler state, a module global so that ``spawn`` reads it fast.
 _kick_pending = False
+#: True while ``_run_woken`` is queued (as a callback or on its timer) or
+#: running: then whatever is appended to the woken queue will be run.
+_wake_pending = False
+#: Switches to woken processes since the hub last ran ``_run_woken``.
+_handoffs = 0
 #: The router for pids, refs and ``(name, node)`` of other nodes (see
 #: :func:`_set_remote_router`); None while this node is not distributed.
 _remote: Any = None
@@ -182,7 +200,7 @@ def _worker() -> None:
         if len(pool) >= POOL_MAX:
             return
         pool.append(g)
-        _hub_switch()
+        _switch_out()    # to a woken process, or the hub; _kick resumes it
 
 
 def _run(proc: Process) -> None:
@@ -216,6 +234,55 @@ def _run(proc: Process) -> None:
     _terminate(proc, reason)
     if system_error is not None:
         raise system_error
+
+
+def _wake(p: Process) -> None:
+    """Wake ``p``, parked in ``receive`` (``parked == 1``): mark it woken
+    and queue it; it runs at the next handoff or hub callback."""
+    global _wake_pending
+    p.parked = 2
+    _woken.append(p)
+    if not _wake_pending:
+        _wake_pending = True
+        _run_callback(_run_woken)
+
+
+def _run_woken() -> None:
+    """Hub callback: switch to woken processes, oldest first, until the
+    queue is empty or ``RUN_BUDGET`` switches were made since this began
+    (handoffs included); then, if any are left, run again on a zero-delay
+    timer, which libev fires after polling I/O."""
+    global _wake_pending, _handoffs
+    woken = _woken
+    _handoffs = 0
+    while woken and _handoffs < RUN_BUDGET:
+        p = woken.popleft()
+        if p.parked == 2:
+            _handoffs += 1
+            p.g.switch()
+    if woken:
+        _update_now()
+        _woken_timer.start(_run_woken)
+    else:
+        _wake_pending = False
+
+
+_woken_timer = _loop.timer(0.0)
+
+
+def _switch_out() -> None:
+    """Leave the calling process, which has just parked (``parked == 1``):
+    switch straight to the oldest woken process while the budget allows,
+    else to the hub.  Returns when the caller is switched to again."""
+    global _handoffs
+    woken = _woken
+    while woken and _handoffs < RUN_BUDGET:
+        p = woken.popleft()
+        if p.parked == 2:
+            _handoffs += 1
+            p.g.switch()
+            return
+    _hub_switch()
 
 
 def _start(proc: Process) -> None:
@@ -451,6 +518,7 @@ def send(dest: Any, msg: Any) -> Any:
     A pid, alias or ``(name, node)`` of another node goes to that node
     through :mod:`beamish.dist` (dropped if it is not running).
     """
+    global _wake_pending
     if dest.__class__ is Pid:
         p = dest._proc
         if p is None:
@@ -460,7 +528,7 @@ def send(dest: Any, msg: Any) -> Any:
                     _remote.send(dest, msg)
                 return msg
     else:
-        p = _resolve(dest)
+        p = _aliases.get(dest) if dest.__class__ is Ref else _resolve(dest)
         if p is None:
             if _remote is not None and _is_remote(dest):
                 _remote.send(dest, msg)
@@ -469,12 +537,17 @@ def send(dest: Any, msg: Any) -> Any:
     if q is None:
         q = p.mq = deque()
     q.append(msg)
-    if p.parked == 1:
-        p.parked = 2
-        _run_callback(p.g.switch)
-    elif p.parked == 3:
-        p.parked = 0
-        _start(p)
+    parked = p.parked
+    if parked:
+        if parked == 1:      # _wake(p), inline: this is the hot path
+            p.parked = 2
+            _woken.append(p)
+            if not _wake_pending:
+                _wake_pending = True
+                _run_callback(_run_woken)
+        elif parked == 3:
+            p.parked = 0
+            _start(p)
     return msg
 
 
@@ -487,8 +560,7 @@ def _deliver(p: Process, msg: Any) -> None:
         q = p.mq = deque()
     q.append(msg)
     if p.parked == 1:
-        p.parked = 2
-        _run_callback(p.g.switch)
+        _wake(p)
     elif p.parked == 3:
         p.parked = 0
         _start(p)
@@ -542,6 +614,7 @@ def receive(*patterns: Any, timeout: Optional[float] = None, default: Any = _RAI
     Raises:
         Exit: a pending exit signal ends the process here.
     """
+    global _handoffs
     try:
         p = getcurrent()._bproc
     except AttributeError:
@@ -559,10 +632,18 @@ def receive(*patterns: Any, timeout: Optional[float] = None, default: Any = _RAI
         return m
     if timeout is not None:
         return _wait_any(p, timeout, default)
+    woken = _woken
     while True:  # the hot path of a process waiting for its next message
         p.parked = 1
         try:
-            _hub_switch()
+            while woken and _handoffs < RUN_BUDGET:   # _switch_out(), inline
+                w = woken.popleft()
+                if w.parked == 2:
+                    _handoffs += 1
+                    w.g.switch()
+                    break
+            else:
+                _hub_switch()
         finally:
             p.parked = 0
         if p.exit_ is not _NO_EXIT:
@@ -585,20 +666,62 @@ def _take_head(p: Process) -> Any:
     return m
 
 
-def _start_timer(p: Process, timeout: float):
-    """Arm ``p``'s receive timer: ``timeout`` seconds from now (Erlang
-    measures an ``after`` from the receive, not from the loop's last tick)."""
+class _ReceiveTimer:
+    """A receive timer: a libev watcher and the timeout it was made for.
+
+    The watcher repeats every ``timeout`` and is started with ``again``,
+    which arms it for exactly ``repeat`` seconds from a refreshed clock
+    however it was left (stopped early or fired): a plain ``start`` of a
+    reused watcher would count from what libev left of its last run.
+    It never fires twice for one wait: the wait stops it as it ends.
+    """
+
+    __slots__ = ("watcher", "timeout")
+
+    def __init__(self, timeout: float) -> None:
+        self.watcher = _loop.timer(timeout, timeout)
+        self.timeout = timeout
+
+
+#: Stopped receive timers kept for reuse, by timeout: making a libev
+#: watcher costs twice as much as starting one, a timed receive (every
+#: ``call`` with a timeout) needs one per wait, and a watcher's delay is
+#: fixed when it is made (calls mostly use the one default timeout).  Few
+#: are in use at once (one per process waiting with a timeout), and a
+#: stopped watcher holds no reference to its last process.
+_free_timers: dict = {}
+_FREE_TIMEOUTS_MAX = 8      # distinct timeouts kept
+_FREE_TIMERS_MAX = 16       # watchers kept per timeout
+
+
+def _start_timer(p: Process, timeout: float) -> _ReceiveTimer:
+    """Arm a receive timer for ``p``: ``timeout`` seconds from now (Erlang
+    measures an ``after`` from the receive, not from the loop's last tick).
+    Give it back with :func:`_stop_timer`."""
     p.tmo = False
-    timer = _loop.timer(timeout)
-    _update_now()
-    timer.start(_on_timer, p)
+    free = _free_timers.get(timeout)
+    timer = free.pop() if free else _ReceiveTimer(timeout)
+    timer.watcher.again(_on_timer, p)     # refreshes libev's clock first
     return timer
+
+
+def _stop_timer(timer: _ReceiveTimer) -> None:
+    """Stop a receive timer and keep it for the next wait of its timeout."""
+    watcher = timer.watcher
+    watcher.stop()
+    free = _free_timers.get(timer.timeout)
+    if free is None and len(_free_timers) < _FREE_TIMEOUTS_MAX:
+        free = _free_timers[timer.timeout] = []
+    if free is not None and len(free) < _FREE_TIMERS_MAX:
+        free.append(timer)
+    else:
+        watcher.close()
 
 
 def _park(p: Process) -> None:
     p.parked = 1
     try:
-        _hub_switch()
+        _switch_out()
     finally:
         p.parked = 0
     p.reds += 1
@@ -618,7 +741,7 @@ def _wait_any(p: Process, timeout: float, default: Any) -> Any:
             if p.tmo:
                 return _timed_out(default, timeout)
     finally:
-        timer.close()
+        _stop_timer(timer)
 
 
 def _find(p: Process, q: deque, matchers: list, start: int) -> int:
@@ -680,7 +803,7 @@ def _receive_matching(p: Process, matchers: list, timeout: Optional[float], defa
             _park(p)
     finally:
         if timer is not None:
-            timer.close()
+            _stop_timer(timer)
 
 
 def _take_reply(p: Process, ref: Ref, start: int) -> Any:
@@ -703,13 +826,17 @@ def _take_reply(p: Process, ref: Ref, start: int) -> Any:
     return None
 
 
-def _await_reply(ref: Ref, timeout: Optional[float]) -> Any:
+def _await_reply(ref: Ref, timeout: Optional[float], mark: int = 0) -> Any:
     """A call's wait: the reply ``(ref, value)`` or the DOWN of ``ref``.
 
     The same as ``receive((ref, ANY), ("DOWN", ref, ANY, ANY, ANY))``
     without compiling patterns or indexing tags: a call's reply is almost
     always the first message that arrives, so only new messages are looked
-    at, with identity checks.  Returns None on timeout.
+    at, with identity checks.  ``mark``, the caller's mailbox length taken
+    before ``ref`` was made, skips the messages queued before it (OTP's
+    receive optimisation: no message queued before a ref existed can hold
+    it), so a call from a process with a long mailbox does not scan it.
+    Returns None on timeout.
     """
     try:
         p = getcurrent()._bproc
@@ -720,14 +847,22 @@ def _await_reply(ref: Ref, timeout: Optional[float]) -> Any:
     q = p.mq
     if q is None:
         q = p.mq = deque()
-    start = 0
+    start = mark if mark <= len(q) else 0
     timer = None
     try:
         while True:
-            m = _take_reply(p, ref, start) if len(q) > start else None
-            if m is not None:
-                return m
-            start = len(q)
+            if len(q) > start:
+                m = q[start]     # the reply is nearly always the next message
+                if m.__class__ is tuple and len(m) == 2 and m[0] is ref:
+                    del q[start]
+                    if start < p.scanned:
+                        _unindex(p, m)
+                    p.reds += 1
+                    return m
+                m = _take_reply(p, ref, start)
+                if m is not None:
+                    return m
+                start = len(q)
             if timer is None:
                 if timeout is not None:
                     if timeout <= 0:
@@ -735,19 +870,56 @@ def _await_reply(ref: Ref, timeout: Optional[float]) -> Any:
                     timer = _start_timer(p, timeout)
             elif p.tmo:
                 return None
-            _park(p)
+            p.parked = 1
+            try:
+                _switch_out()
+            finally:
+                p.parked = 0
+            p.reds += 1
+            if p.exit_ is not _NO_EXIT:
+                raise Exit(p.exit_)
     finally:
         if timer is not None:
-            timer.close()
+            _stop_timer(timer)
+
+
+def _monitor_alias(p: Process, target: Any) -> Ref:
+    """``monitor(target, alias=True)`` made by ``p``: what every call
+    makes, its reply address and tag, whose DOWN says the server ended
+    first (OTP's ``gen:call`` does the same with one monitor; a call ends
+    it with :func:`_end_call_monitor`).  A live local pid takes this short
+    path; anything else goes through :func:`_monitor`."""
+    if target.__class__ is Pid:
+        t = target._proc
+        if t is not None and t.alive:
+            ref = make_ref()
+            aliases = p.aliases
+            if aliases is None:
+                aliases = p.aliases = set()
+            aliases.add(ref)
+            _aliases[ref] = p
+            monitors = p.monitors
+            if monitors is None:
+                monitors = p.monitors = {}
+            monitors[ref] = target
+            watchers = t.monitored_by
+            if watchers is None:
+                watchers = t.monitored_by = {}
+            watchers[ref] = p.pid
+            return ref
+    return _monitor(p, target, True)
 
 
 def _end_call_monitor(p: Process, ref: Ref) -> None:
     """demonitor(ref, flush=True) for a call's monitor alias, cheaply."""
-    if p.aliases:
-        _unalias(p, ref)
+    owner = _aliases.pop(ref, None)    # p, if the alias is still active
+    if owner is not None:
+        owner.aliases.discard(ref)
     key = p.monitors.pop(ref, None) if p.monitors else None
     if key is not None:
-        target = _monitor_target(key)
+        target = key._proc if key.__class__ is Pid else None
+        if target is None:
+            target = _monitor_target(key)
         if target is not None:
             if target.monitored_by:
                 target.monitored_by.pop(ref, None)
@@ -801,8 +973,7 @@ def _kill(p: Process, reason: Any) -> None:
     if p.g is getcurrent():
         raise Exit(reason)
     if p.parked == 1:
-        p.parked = 2
-        _run_callback(p.g.switch)
+        _wake(p)
     elif p.parked == 0:
         _run_callback(_throw_exit, p)
     elif p.parked == 3:          # hibernating: start it, and the worker ends it
@@ -823,8 +994,7 @@ def _kill_adopted(p: Process, reason: Any) -> None:
     if g is getcurrent():
         raise Exit(reason)
     if parked == 1:
-        p.parked = 2
-        _run_callback(g.switch)
+        _wake(p)
     elif parked == 0:
         _run_callback(_throw_into, g, reason)
 
@@ -1007,12 +1177,15 @@ def _add_monitor(watcher: Process, target: Optional[Process], key: Any,
     return ref
 
 
-def _monitor_as(watcher: Process, target: Pid) -> Ref:
+def _monitor_as(watcher: Process, target: Pid, alias: bool = False) -> Ref:
     """Make ``watcher`` monitor ``target`` as if ``watcher`` had called
-    ``monitor(target)``: its ``DOWN`` goes to ``watcher``
+    ``monitor(target, alias=alias)``: its ``DOWN`` goes to ``watcher``
     (``beamish.lowlevel.monitor_as``).  Lets a process set monitors on
     another's behalf without a message round trip (a pubsub shard owning
-    one monitor per subscriber).  ``watcher`` must be alive."""
+    one monitor per subscriber), and a call its monitor alias without
+    looking up its own record again.  ``watcher`` must be alive."""
+    if alias:
+        return _monitor_alias(watcher, target)
     return _add_monitor(watcher, _lookup(target), target)
 
 
@@ -1042,7 +1215,13 @@ def monitor(target: Any, *, alias: bool = False) -> Ref:
     :mod:`beamish.dist`; its DOWN says ``"noconnection"`` if that node is
     not connected or goes away.
     """
-    me = _current()
+    if alias:
+        return _monitor_alias(_current(), target)
+    return _monitor(_current(), target, False)
+
+
+def _monitor(me: Process, target: Any, alias: bool) -> Ref:
+    """``monitor(target, alias=alias)`` made by ``me``."""
     if target.__class__ is Pid:
         p = _lookup(target)
         if p is None and target.node != _ids._node_name:

@@ -4,7 +4,8 @@
 A node runs one runtime, :data:`RUNTIME`, made on import.  It owns the
 process table (pid id -> record), the registered names, the active
 aliases, the pool of idle worker greenlets, the ready queue of spawned
-processes not started yet, and the pending ``send_after`` timers.  The
+processes not started yet, the queue of processes woken in ``receive``
+that have not run yet, and the pending ``send_after`` timers.  The
 operations on them (spawn, send, receive, links, monitors, exit signals)
 live in :mod:`._process`, which binds module-level aliases to these very
 dicts and deques so that its hot paths pay no attribute lookup per message.
@@ -34,7 +35,7 @@ class Runtime:
     aliases to them, so they are never rebound, only mutated.
     """
 
-    __slots__ = ("procs", "names", "aliases", "pool", "ready", "timers")
+    __slots__ = ("procs", "names", "aliases", "pool", "ready", "woken", "timers")
 
     def __init__(self) -> None:
         #: Live processes of this node by pid id, oldest first.
@@ -47,6 +48,10 @@ class Runtime:
         self.pool: list = []
         #: Spawned processes not started yet, in spawn order.
         self.ready: deque = deque()
+        #: Processes woken in ``receive`` (``parked == 2``), in wake order,
+        #: not switched to yet; an entry whose ``parked`` is no longer 2 is
+        #: stale and skipped.
+        self.woken: deque = deque()
         #: Pending ``send_after`` timers (TimerRef), until they fire or are cancelled.
         self.timers: set = set()
 

@@ -72,8 +72,8 @@ from ..core import (ANY, BeamishError, Down, Exit, ExitMsg, Pid, cancel_timer, d
 from ..core import exit as exit_signal
 from ..core import node, spawn_opt, unlink
 from ..lowlevel import (await_reply, current_process, describe_process, end_call_monitor,
-                        exit_pending, is_clean_exit, mark_reported, set_initial_call,
-                        set_state_object, tags, take_first, take_reply)
+                        exit_pending, is_clean_exit, mark_reported, monitor_as,
+                        set_initial_call, set_state_object, tags, take_first, take_reply)
 from ._errors import CallExit, CallTimeout, StartError
 from ._names import register_name, resolve_name
 
@@ -440,7 +440,10 @@ def step(loop: Loop) -> None:
     if loop.hib:
         loop.hib = False
         _hibernate(loop, loop.timeout)
-    msg = _next(loop)
+    if loop.timeout is None and loop.hibernate_after is None and loop.tick is None:
+        msg = receive()     # _next's common case, without the call
+    else:
+        msg = _next(loop)
     if msg is NOTHING:
         loop.last = "timeout"
         _result(loop, kind.timeout(loop))
@@ -452,7 +455,11 @@ def step(loop: Loop) -> None:
         return
     if cls is ExitMsg and msg.pid == loop.parent and loop.me.trap:
         raise _Stopping(msg.reason)
-    _result(loop, kind.dispatch(loop, msg))
+    res = kind.dispatch(loop, msg)
+    if res is None:
+        loop.timeout = None   # _result's common case, without the call
+    else:
+        _result(loop, res)
 
 
 def _next(loop: Loop) -> Any:
@@ -596,15 +603,18 @@ def gen_call(server: Any, tag: str, request: Any, timeout: Optional[float],
         CallTimeout: no reply within ``timeout``; a late reply is dropped,
             never delivered to the caller's mailbox.
     """
-    pid = whereis_server(server)
+    pid = server if server.__class__ is Pid else whereis_server(server)
     if pid is None:
         raise CallExit("noproc", server, request, op)
     me = current_process()
-    if pid == me.pid:
+    mine = me.pid
+    if pid is mine or pid.__class__ is Pid and pid.id == mine.id and pid == mine:
         raise CallExit("calling_self", server, request, op)
-    ref = monitor(pid, alias=True)
-    send(pid, (tag, (me.pid, ref), request))
-    msg = await_reply(ref, timeout)
+    q = me.mq
+    mark = len(q) if q else 0    # what is queued now cannot hold a ref made next
+    ref = monitor_as(me, pid, alias=True)
+    send(pid, (tag, (mine, ref), request))
+    msg = await_reply(ref, timeout, mark)
     if msg is None:
         end_call_monitor(me, ref)
         # A reply that raced the timeout may already be queued: drop it.

@@ -259,7 +259,8 @@ class _GenServerBehaviour(Behaviour):
                         # terminate, whether or not terminate succeeds.
                         raise stopping(res.reason, partial(reply, from_, res.reply))
                     return res
-                reply(from_, res)
+                ref = from_[1]      # reply(from_, res), inline: the hot path
+                send(ref, (ref, res))
                 return None
             if tag == _CAST:
                 return _not_reply(server.handle_cast(msg[1]))
