@@ -173,6 +173,20 @@ def test_a_stale_socket_of_a_dead_node_does_not_hold_its_name(empty_runtime):
     assert node.stop() == 0
 
 
+def test_a_node_freezes_its_boot_heap_and_defers_full_collections(empty_runtime):
+    proc = subprocess.Popen([sys.executable, "-m", "beamish.cli", "run", "tests.gc_probe_app",
+                             "--log-level", "WARNING"], cwd=ROOT, env=empty_runtime,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=15)
+    assert line.startswith("gc (700, 10, 100) frozen "), line
+    assert int(line.split()[-1]) > 10_000, line     # modules, classes, the tree
+
+
 # ---------------------------------------------------------------- make
 def _make_dry_run(target, venv):
     r = subprocess.run(["make", "-n", target, f"VENV={venv}"], cwd=ROOT, capture_output=True,
