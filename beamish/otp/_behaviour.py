@@ -64,6 +64,7 @@ System messages
 from __future__ import annotations
 
 import logging
+import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
@@ -278,6 +279,22 @@ def stopping(reason: Any, after: Optional[Callable[[], None]] = None) -> _Stoppi
 
 
 # ------------------------------------------------------------- starting
+_initial_calls: "weakref.WeakKeyDictionary[type, dict]" = weakref.WeakKeyDictionary()
+
+
+def _initial_call(kind: Behaviour, cls: type) -> str:
+    """``kind.initial_call(cls)``, made once per class and behaviour: every
+    process of the class shares the one string (a busy node starts two
+    behaviour processes per websocket join)."""
+    by_kind = _initial_calls.get(cls)
+    if by_kind is None:
+        by_kind = _initial_calls[cls] = {}
+    call = by_kind.get(kind)
+    if call is None:
+        call = by_kind[kind] = kind.initial_call(cls)
+    return call
+
+
 def start_behaviour(kind: Behaviour, cls: type, args: tuple = (), kwargs: Optional[dict] = None,
                     *, name: Any = None, link: bool = True, timeout: Optional[float] = None,
                     trap_exit: bool = False, hibernate_after: Optional[float] = None) -> tuple:
@@ -300,7 +317,7 @@ def start_behaviour(kind: Behaviour, cls: type, args: tuple = (), kwargs: Option
     pid, ref = spawn_opt(_init_it, (kind, cls, args, kwargs or {}, me.pid, ack, name, link,
                                     hibernate_after),
                          link=link, monitor=True, trap_exit=trap_exit)
-    set_initial_call(pid, kind.initial_call(cls))
+    set_initial_call(pid, _initial_call(kind, cls))
     msg = receive((_ACK, ack, ANY), ("DOWN", ref, ANY, ANY, ANY), timeout=timeout,
                   default=None)
     if msg is None:
@@ -378,7 +395,7 @@ def enter_loop(kind: Behaviour, obj: Any, *, parent: Optional[Pid] = None,
     called ``enter_loop`` is then unwound and never returned to (put what
     must outlive it in :meth:`Behaviour.run`)."""
     me = current_process()
-    set_initial_call(me.pid, kind.initial_call(kind.callback_class(obj)))
+    set_initial_call(me.pid, _initial_call(kind, kind.callback_class(obj)))
     set_state_object(obj)
     loop = Loop(kind, obj, me, parent if parent is not None else me.pid)
     loop.timeout = timeout
