@@ -13,7 +13,9 @@ targets).
    reaches ~28k ports).  10 sockets join first (warm-up), then the
    server's RSS (after a full collection) is the baseline; ``sockets``
    more join ``room:lobby`` and, 2 s later, RSS again.  Value: the RSS
-   delta over ``sockets``.  Target: under 20 KB.
+   delta over ``sockets``.  Target: under 20 KB.  Beside it, the same
+   delta read again after the broadcasts below (the memory a client
+   holds while broadcasts flow).
 2./4. **broadcast to the last client** (same session): one client pushes
    ``shout``; its channel broadcasts to the topic (fastlane); every client
    notes when its copy arrives (``CLOCK_MONOTONIC``, system-wide).  Value:
@@ -152,6 +154,7 @@ def _session(kind: str, sockets: int, tries: int, per_process: int) -> Sample:
             time.sleep(0.5)
         if missing:
             raise HarnessError(f"{missing} broadcast copies never arrived over {tries} tries")
+        rss_after = int(srv.ask("rss", "rss ", 60)[0])
         ms = 1e3
         extra = {}
         if beamish:
@@ -160,6 +163,7 @@ def _session(kind: str, sockets: int, tries: int, per_process: int) -> Sample:
             extra["full collections per broadcast"] = (int(runs[2]) / tries, "runs")
         return Sample((rss - base) / sockets, {**extra,
             "server RSS": (rss / (1 << 20), "MiB"),
+            "memory per socket after the broadcasts": ((rss_after - base) / sockets, "bytes"),
             "joins/s while opening": (sockets / t_open, "joins/s"),
             "server CPU per join": (join_cpu * 1e6, "us"),
             # the worst client process's, each read in batches of 200 (see _chan_clients)
