@@ -58,10 +58,21 @@ def add_arguments(parser):
                         help="presence heartbeat period in seconds")
     parser.add_argument("--down-period", type=float, default=None,
                         help="seconds of silence after which a node's users leave")
-    parser.add_argument("--presence-diff-window", type=seconds, default=None, metavar="SECONDS",
+    parser.add_argument("--presence-diff-window", type=non_negative, default=None,
+                        metavar="SECONDS",
                         help="collect a room's joins and leaves for this long and send one "
                              "presence_diff for them (default: Presence's, 25 ms); 0 sends "
                              "one diff per change, as Phoenix does")
+    parser.add_argument("--presence-diff-rate", type=non_negative, default=None, metavar="N",
+                        help="size a busy big room's window for about N presence_diff "
+                             "deliveries a second: a room of n users collects for n/N "
+                             "seconds, at least the diff window, and sends at once when no "
+                             "one joined or left for the diff window (default: Presence's, "
+                             "10,000); 0 gives every room the diff window")
+    parser.add_argument("--presence-max-diff-window", type=non_negative, default=None,
+                        metavar="SECONDS",
+                        help="the longest a busy big room collects its joins and leaves "
+                             "(default: Presence's, 1 s)")
     parser.add_argument("--reuse-port", action="store_true",
                         help="share the port with other processes (SO_REUSEPORT); "
                              "--workers N sets it")
@@ -82,15 +93,15 @@ def redis_url(value):
     return value
 
 
-def seconds(value):
-    """``--presence-diff-window``: a number of seconds, 0 or more, checked
-    while the options are parsed (a usage error, exit 2)."""
+def non_negative(value):
+    """``--presence-diff-window`` and the like: a number, 0 or more,
+    checked while the options are parsed (a usage error, exit 2)."""
     try:
         out = float(value)
     except ValueError:
         out = -1.0
     if not out >= 0:
-        raise argparse.ArgumentTypeError(f"expected seconds (0 or more), got {value!r}")
+        raise argparse.ArgumentTypeError(f"expected a number (0 or more), got {value!r}")
     return out
 
 
@@ -101,8 +112,11 @@ def children(config):
     if config.down_period is not None:
         presence_opts["down_period"] = config.down_period
         presence_opts["permdown_period"] = max(config.down_period * 40, 60.0)
-    if config.presence_diff_window is not None:
-        presence_opts["diff_window"] = config.presence_diff_window
+    for flag, opt in (("presence_diff_window", "diff_window"),
+                      ("presence_diff_rate", "diff_rate"),
+                      ("presence_max_diff_window", "max_diff_window")):
+        if getattr(config, flag) is not None:
+            presence_opts[opt] = getattr(config, flag)
     return [
         PubSub.child_spec(settings.PUBSUB, pool_size=2, adapter=adapter),
         Presence.child_spec(settings.PRESENCE, pubsub=settings.PUBSUB, **presence_opts),

@@ -362,12 +362,17 @@ def _parse_json_text(data: object) -> Any:
 
 
 class _FrozenEncodings:
-    """The encoding of the last frozen payload pushed on each topic.
+    """The encoding of the last frozen payload pushed on each topic, and the
+    last whole frame made of it.
 
     Keyed by topic, holding the payload itself (so that its identity
     cannot be reused by another object while cached); a new frozen payload
     on the topic replaces the old one.  At most ``limit`` topics are kept,
-    the oldest dropped first.
+    the oldest dropped first.  The frame is kept with the head it was made
+    with: clients whose heads are the same (a push has no ref, and clients
+    that joined alike share the join_ref) get the same frame object, so a
+    room's n joiners of one window cost one splice of the O(n) listing
+    into a frame between them, not one each.
     """
 
     __slots__ = ("encode", "limit", "entries")
@@ -376,18 +381,33 @@ class _FrozenEncodings:
         self.encode, self.limit = encode, limit
         self.entries: dict = {}
 
-    def get(self, topic: Any, event: Any, payload: Any) -> Any:
-        """The encoding of ``payload``, made at most once per (topic, payload)."""
+    def _entry(self, topic: Any, event: Any, payload: Any) -> list:
+        """``[payload, encoding, head, frame]`` for ``payload``, the encoding
+        made at most once per (topic, payload)."""
         entry = self.entries.get(topic)
         if entry is not None and entry[0] is payload:
-            return entry[1]
-        encoded = self.encode(topic, event, payload)
+            return entry
+        entry = [payload, self.encode(topic, event, payload), None, None]
         entries = self.entries
         entries.pop(topic, None)
         if len(entries) >= self.limit:
             del entries[next(iter(entries))]
-        entries[topic] = (payload, encoded)
-        return encoded
+        entries[topic] = entry
+        return entry
+
+    def get(self, topic: Any, event: Any, payload: Any) -> Any:
+        """The encoding of ``payload``, made at most once per (topic, payload)."""
+        return self._entry(topic, event, payload)[1]
+
+    def frame(self, topic: Any, event: Any, payload: Any, head: Any,
+              build: Callable[[Any, Any], Any]) -> Any:
+        """``build(head, encoding)``: the whole frame, made again only when
+        the payload or the head differs from the last one on ``topic``."""
+        entry = self._entry(topic, event, payload)
+        if entry[2] != head:
+            entry[3] = build(head, entry[1])
+            entry[2] = head
+        return entry[3]
 
 
 def _is_frozen(payload: Any) -> bool:
@@ -395,8 +415,29 @@ def _is_frozen(payload: Any) -> bool:
 
 
 def _json_fragment(topic: Any, event: Any, payload: Any) -> str:
+    """``,{...}``: the payload's part of a frame.  A frozen payload that
+    keeps its members' JSON texts (``json_members(encode)``, as a presence
+    listing does from one version to the next) is joined from them, so a
+    big payload that changed a little costs that little plus a join."""
+    members = getattr(payload, "json_members", None)
+    if members is not None:
+        try:
+            return ",{" + ",".join(members(_json_value)) + "}"
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise ProtocolError(f"cannot encode event {event!r} on topic {topic!r} as JSON: "
+                                f"{exc}") from exc
     head = _json_text([None, None, topic, event])
     return _json_text([None, None, topic, event, payload])[len(head) - 1:-1]   # ",{...}"
+
+
+def _json_value(value: Any) -> str:
+    """One value in the serializer's compact JSON (errors for the caller)."""
+    return "".join(_json_chunks(value, 0))
+
+
+def _splice_json(head: str, fragment: str) -> str:
+    """``[join_ref,ref,topic,event`` + ``,{...}`` + ``]``."""
+    return head[:-1] + fragment + "]"
 
 
 _json_frozen = _FrozenEncodings(_json_fragment)
@@ -435,7 +476,8 @@ class V2JSONSerializer(_Stateless):
         if isinstance(payload, dict):
             if _is_frozen(payload):
                 head = _json_text([message.join_ref, message.ref, message.topic, message.event])
-                return head[:-1] + _json_frozen.get(message.topic, message.event, payload) + "]"
+                return _json_frozen.frame(message.topic, message.event, payload, head,
+                                          _splice_json)
             return _json_text([message.join_ref, message.ref, message.topic, message.event, payload])
         if isinstance(payload, _BYTES_LIKE):
             if message.ref is not None:
@@ -539,6 +581,11 @@ def _msgpack_fragment(topic: Any, event: Any, payload: Any) -> bytes:
     return _pack([None, None, topic, event, payload])[len(_pack([None, None, topic, event])):]
 
 
+def _splice_msgpack(head: bytes, fragment: bytes) -> bytes:
+    # a msgpack array is its length byte then its packed items, one after another
+    return b"\x95" + head[1:] + fragment
+
+
 _msgpack_frozen = _FrozenEncodings(_msgpack_fragment)
 
 
@@ -578,9 +625,9 @@ class MsgpackSerializer(_Stateless):
         if not isinstance(payload, _PAYLOAD_TYPES):
             raise _bad_payload(payload, message.topic, message.event)
         if _is_frozen(payload):
-            # a msgpack array is its length byte then its packed items, one after another
             head = _pack([message.join_ref, message.ref, message.topic, message.event])
-            return b"\x95" + head[1:] + _msgpack_frozen.get(message.topic, message.event, payload)
+            return _msgpack_frozen.frame(message.topic, message.event, payload, head,
+                                         _splice_msgpack)
         return _pack([message.join_ref, message.ref, message.topic, message.event, payload])
 
     def encode_reply(self, reply: Reply) -> Frame:

@@ -25,7 +25,7 @@ Pure data: no processes, no timers; the shard decides when to take.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 from ._records import Entry
 
@@ -33,49 +33,70 @@ __all__ = ["DiffBuffer"]
 
 
 class DiffBuffer:
-    """The net visible changes per topic since the last :meth:`take`."""
+    """The net visible changes per topic since the topic was last taken,
+    and when each topic's oldest and newest untaken changes were added
+    (``since`` and ``latest``, in the caller's clock), so that the caller
+    can give each topic a window of its own."""
 
-    __slots__ = ("topics",)
+    __slots__ = ("topics", "since", "latest")
 
     def __init__(self) -> None:
         # topic -> {tag: (entry, visible at its last change)}, in order of change
         self.topics: dict[Any, dict[Any, list]] = {}
+        self.since: dict[Any, float] = {}
+        self.latest: dict[Any, float] = {}
 
     def __bool__(self) -> bool:
         return bool(self.topics)
 
-    def add(self, joins: Iterable[Entry], leaves: Iterable[Entry]) -> None:
-        """Record the entries one operation made visible and invisible.
+    def add(self, joins: Iterable[Entry], leaves: Iterable[Entry], now: float = 0.0) -> list:
+        """Record the entries one operation made visible and invisible, at
+        ``now``; returns the topics that had no untaken change before.
 
         An entry's last change replaces its earlier ones and moves it to
         the end, so joins come out in the order of their last join.
         """
-        topics = self.topics
+        topics, since, latest = self.topics, self.since, self.latest
+        new: list = []
         for entries, visible in ((leaves, False), (joins, True)):
             for e in entries:
                 changes = topics.get(e.topic)
                 if changes is None:
                     changes = topics[e.topic] = {}
+                    since[e.topic] = now
+                    new.append(e.topic)
                 else:
                     changes.pop(e.tag, None)
                 changes[e.tag] = (e, visible)
+                latest[e.topic] = now
+        return new
 
     def take(self) -> list[tuple[Any, list, list]]:
         """``[(topic, joins, leaves), ...]`` with ``[(key, meta), ...]``
         lists, for every topic that changed; empties the buffer."""
         return list(self.take_slices(None))
 
-    def take_slices(self, size: Optional[int]) -> Iterator[tuple[Any, list, list]]:
-        """:meth:`take` lazily, in diffs of at most ``size`` changes.
+    def take_slices(self, size: Optional[int], ready: Optional[Callable[[Any], bool]] = None
+                    ) -> Iterator[tuple[Any, list, list]]:
+        """:meth:`take` lazily, in diffs of at most ``size`` changes, of the
+        topics for which ``ready(topic)`` is true (all if no ``ready``);
+        the others stay for a later take.
 
         A topic with more changes than ``size`` comes as several diffs:
         all its joins first, in order, then its leaves, the order the
         client applies one diff in (so an update's new meta is in before
-        the old one goes).  ``None``: one diff per topic.  The buffer is
-        empty from the first step on; new changes start a new window.
+        the old one goes).  ``None``: one diff per topic.  The taken topics
+        are out of the buffer from the first step on; new changes of them
+        start a new window.
         """
-        topics, self.topics = self.topics, {}
-        for topic, changes in topics.items():
+        if ready is None:
+            taken, self.topics, self.since, self.latest = self.topics, {}, {}, {}
+        else:
+            topics = self.topics
+            taken = {t: changes for t, changes in topics.items() if ready(t)}
+            for t in taken:
+                del topics[t], self.since[t], self.latest[t]
+        for topic, changes in taken.items():
             if size is None or len(changes) <= size:
                 yield (topic, [(e.key, e.meta) for e, visible in changes.values() if visible],
                        [(e.key, e.meta) for e, visible in changes.values() if not visible])

@@ -31,7 +31,13 @@ coalesces the topic's changes: each changed entry appears once, as a join
 if it is visible at the window's end and as a leave if not (see
 ``_diffs.py`` for why a client syncing such diffs ends where it would
 have with one diff per change).  On a busy topic that turns n joins into
-one diff instead of n, each of them sent to every member.
+one diff instead of n, each of them sent to every member.  Each topic
+has its own window, from its first change: ``diff_window``, growing with
+the topic's size when ``diff_rate`` is set, and cut short when a big
+topic goes quiet (see :meth:`TrackerShard._due`), so that a big room's
+diffs cost the node a bounded number of deliveries a second and its
+members still hear of the last join of a burst about ``diff_window``
+after it.
 """
 from __future__ import annotations
 
@@ -49,8 +55,8 @@ import gevent
 
 from ..lowlevel import current_process, instance_table, put_instance, register_term as register
 from ..lowlevel import tags
-from ..core import (BadArg, ExitMsg, link, make_ref, node as _node, process_flag, self as _self,
-                    send_after, unlink)
+from ..core import (BadArg, ExitMsg, cancel_timer, link, make_ref, node as _node, process_flag,
+                    self as _self, send_after, unlink)
 from ..otp import ChildSpec, GenServer, Supervisor, call, start_server
 from ..pubsub import broadcast_from, direct_broadcast, node_name as _ps_node_name, subscribe
 from . import _clock, _delta_generation as _gens, _state as S
@@ -89,6 +95,13 @@ def _phx_ref() -> str:
 SLICE = 2000
 
 
+#: The entries from which a topic's cached view is carried forward by its
+#: diffs rather than rebuilt at the next read after each (see list_view):
+#: below, a rebuild costs little and gives the first reader after a
+#: window the topic as it is then, its own join included.
+CARRY = 64
+
+
 def _pause() -> None:
     """Let the rest of the node run between two slices of work, timers and
     I/O included: ``gevent.sleep(0)`` would only let the greenlets that
@@ -110,6 +123,12 @@ def shard_for(topic: str, pool_size: int) -> int:
 
 _TICK = tags.TICK
 _FLUSH_DIFFS = tags.FLUSH_DIFFS
+#: A big topic's bucket of deliveries for early diffs holds this many
+#: times its size (see TrackerShard._due).
+_BUCKET = 3.0
+#: A topic whose window ends this soon after a flush is flushed with it,
+#: rather than by a timer of its own a moment later.
+_EARLY = 0.002
 
 
 class TrackerShard(GenServer):
@@ -131,8 +150,13 @@ class TrackerShard(GenServer):
         self.last_tick = time.monotonic()
         self.pids: dict = {}           # pid -> number of entries (for unlink)
         self.window: float = opts.get("diff_window", 0.0)
-        self.unsent = DiffBuffer()     # changes waiting for the window's end
-        self.views: dict = {}          # topic -> cached view of its list (see list_view)
+        self.diff_rate: float = opts.get("diff_rate", 0.0)
+        self.max_window: float = opts.get("max_diff_window", 0.0)
+        self.unsent = DiffBuffer()     # changes waiting for their topic's window to end
+        self.flush_timer: Any = None   # the one timer for the next window's end
+        self.flush_at = 0.0            # ... and when that is (monotonic)
+        self.budgets: dict = {}        # topic -> (deliveries left, when) (see _due)
+        self.views: dict = {}          # topic -> [view of its list, advance] (see list_view)
         self._pid = current_process().pid
         subscribe(pubsub, self.topic)
         _trackers[name]["shards"][index] = self
@@ -195,10 +219,10 @@ class TrackerShard(GenServer):
 
     def _report(self, joins: list, leaves: list) -> None:
         """Account for visible changes: hand them to ``handle_diff`` now
-        (``diff_window`` 0) or at the window's end, and drop the cached
-        views of their topics then (see :func:`list_view`).  A big merge's
-        thousands of changes are taken a slice at a time, so that the node
-        keeps running."""
+        (``diff_window`` 0) or when their topic is due (see
+        :meth:`_due`), and drop the cached views of their topics
+        then (see :func:`list_view`).  A big merge's thousands of changes
+        are taken a slice at a time, so that the node keeps running."""
         if not (joins or leaves):
             return
         views = self.views
@@ -207,24 +231,141 @@ class TrackerShard(GenServer):
                 views.pop(topic, None)
         if self.handle_diff is None:
             return
-        if self.window > 0 and not self.unsent:
-            send_after(self.window, _self(), _FLUSH_DIFFS)
+        now = time.monotonic()
+        new: list = []
         for part in _slices(leaves):
-            self.unsent.add((), part)
+            new += self.unsent.add((), part, now)
         for part in _slices(joins):
-            self.unsent.add(part, ())
+            new += self.unsent.add(part, (), now)
         if self.window <= 0:
             self._flush_diffs()
+        elif new:
+            self._arm_flush(min(self._due(t, now) for t in new))
 
-    def _flush_diffs(self) -> None:
-        """One ``handle_diff`` per changed topic, or, for a change bigger
-        than a slice, one per slice (see DiffBuffer.take_slices), yielding
-        (see _pause) between slices."""
-        for i, (topic, joins, leaves) in enumerate(self.unsent.take_slices(SLICE)):
+    def _window_of(self, n: int) -> float:
+        """The longest a change of a topic of ``n`` presences waits while
+        the topic stays busy: ``n / diff_rate``, at least ``diff_window``
+        and at most ``max_diff_window`` (``diff_window`` if no rate)."""
+        window = self.window
+        if self.diff_rate > 0:
+            window = max(window, min(n / self.diff_rate, self.max_window))
+        return window
+
+    def _tokens(self, topic: Any, n: int, now: float) -> float:
+        """The deliveries ``topic`` may spend on an early diff now: its
+        bucket refills at twice the rate its windows spend, 2n a window
+        (twice ``diff_rate``, or more for a topic whose window is capped),
+        up to :data:`_BUCKET` n (full when it has no record: the topic was
+        quiet long enough)."""
+        record = self.budgets.get(topic)
+        if record is None:
+            return _BUCKET * n
+        tokens, stamp = record
+        return min(_BUCKET * n, tokens + 2.0 * n / self._window_of(n) * (now - stamp))
+
+    def _due(self, topic: Any, now: float) -> float:
+        """When ``topic``'s pending changes are to be handed on.
+
+        Every diff of a topic goes to each of its n members, so a fixed
+        window costs ``n / window`` deliveries a second, which grows with
+        the room until fanning diffs out is all the node does (a room of
+        10,000 at 25 ms: 400,000 a second).  So a topic's changes wait:
+
+        * at most its window (:meth:`_window_of`) from the first one:
+          while changes keep coming a big topic sends ``diff_rate``
+          deliveries a second, whatever the join rate, and a small one
+          keeps ``diff_window``;
+        * or, once no change came for ``diff_window`` (the burst is over:
+          the last joiner's peers should not wait a whole long window),
+          only until its bucket holds n deliveries (:meth:`_tokens`).
+          Every diff spends n and the bucket refills at 2n a window, up
+          to 3n: a busy topic's windows spend half of what refills, so
+          the bucket still holds n for the quiet diff at the burst's end
+          after an early diff on a pause within the burst, and a
+          topic whose changes trickle in just slower than ``diff_window``
+          (or whose burst pauses) costs at most twice what its windows
+          would.
+
+        ``n`` is the topic's presences as this shard holds them (every
+        node's), read in O(1): a bound on the members a diff reaches here.
+        """
+        since, latest = self.unsent.since[topic], self.unsent.latest[topic]
+        n = len(self.state.topics.get(topic, ()))
+        due = since + self._window_of(n)
+        if self.diff_rate > 0 and due > since + self.window:
+            short = self._tokens(topic, n, now) - n
+            early = latest + self.window
+            if short < 0:
+                early = max(early, now - short * self._window_of(n) / (2.0 * n))
+            due = min(due, early)
+        return due
+
+    def _spend(self, topic: Any, now: float) -> None:
+        """A diff of ``topic`` goes out now: its n deliveries leave the
+        bucket (of a topic big enough to have one, see :meth:`_due`)."""
+        n = len(self.state.topics.get(topic, ()))
+        if self.diff_rate > 0 and self._window_of(n) > self.window:
+            self.budgets[topic] = (self._tokens(topic, n, now) - n, now)
+
+    def _arm_flush(self, due: float) -> None:
+        """Make the next window's end come at ``due`` at the latest: one
+        timer at a time, moved earlier when a topic due sooner appears."""
+        if self.flush_timer is not None:
+            if self.flush_at <= due:
+                return
+            cancel_timer(self.flush_timer)
+        self.flush_at = due
+        self.flush_timer = send_after(max(0.0, due - time.monotonic()), _self(), _FLUSH_DIFFS)
+
+    def _flush_diffs(self, every: bool = True) -> None:
+        """One ``handle_diff`` per changed topic that is due (:meth:`_due`;
+        all of them if ``every``), or, for a change bigger than a slice,
+        one per slice (see DiffBuffer.take_slices), yielding (see _pause)
+        between slices; then the timer for the next topic due."""
+        ready = None
+        now = time.monotonic()
+        if not every:
+            def ready(topic: Any) -> bool:
+                return self._due(topic, now) <= now + _EARLY
+        last = None
+        for i, (topic, joins, leaves) in enumerate(self.unsent.take_slices(SLICE, ready)):
             if i:
                 _pause()
-            self.views.pop(topic, None)
+            if topic != last and self.window > 0:
+                self._spend(topic, now)
+                last = topic
+            self._advance_view(topic, joins, leaves)
             self._call_handle_diff(topic, joins, leaves)
+        if self.unsent and self.window > 0:
+            now = time.monotonic()
+            self._arm_flush(min(self._due(t, now) for t in self.unsent.topics))
+
+    def _forget_budgets(self, now: float) -> None:
+        """Drop the buckets that are full again (no record means full), so
+        that the quiet topics of a long-running node keep none."""
+        for topic, (tokens, stamp) in list(self.budgets.items()):
+            n = len(self.state.topics.get(topic, ()))
+            if n == 0 or tokens + 2.0 * n / self._window_of(n) * (now - stamp) >= _BUCKET * n:
+                del self.budgets[topic]
+
+    def _advance_view(self, topic: Any, joins: list, leaves: list) -> None:
+        """Bring the cached view of ``topic`` (see :func:`list_view`) up to
+        this diff: with the view's ``advance``, in O(changes), on a topic
+        of :data:`CARRY` entries or more, or else by dropping it for a
+        rebuild at the next read."""
+        cached = self.views.get(topic)
+        if cached is None:
+            return
+        view, advance = cached
+        if advance is None or len(self.state.topics.get(topic, ())) < CARRY:
+            del self.views[topic]
+            return
+        try:
+            cached[0] = advance(view, joins, leaves)
+        except Exception as e:  # a view is a cache: rebuild it rather than fail
+            log.error("tracker %s: advancing the view of %r failed: %r", self.name, topic, e,
+                      exc_info=e)
+            del self.views[topic]
 
     def _call_handle_diff(self, topic: Any, joins: list, leaves: list) -> None:
         try:
@@ -240,7 +381,8 @@ class TrackerShard(GenServer):
             send_after(self.opts["broadcast_period"], _self(), _TICK)
             return None
         if msg == _FLUSH_DIFFS:
-            self._flush_diffs()
+            self.flush_timer = None
+            self._flush_diffs(every=False)
             return None
         if msg.__class__ is ExitMsg:
             if msg.pid in self.pids:
@@ -286,6 +428,8 @@ class TrackerShard(GenServer):
         else:
             self.silent += 1
         self.ticks += 1
+        if self.budgets:
+            self._forget_budgets(now)
         if self.ticks % opts["clock_sample_periods"] == 0:
             self._request_transfers()
         self._check_liveness()
@@ -463,21 +607,23 @@ class Tracker(Supervisor):
              down_period: Optional[float] = None, permdown_period: float = 1200.0,
              clock_sample_periods: int = 2, max_delta_sizes: tuple = (100, 1000, 10_000),
              handle_diff: Optional[Callable] = None, permdown_on_shutdown: bool = False,
-             cluster_name: Optional[str] = None, diff_window: float = 0.0) -> Any:
+             cluster_name: Optional[str] = None, diff_window: float = 0.0,
+             diff_rate: float = 0.0, max_diff_window: float = 0.0) -> Any:
         if down_period is None:
             down_period = broadcast_period * max_silent_periods * 2
         if down_period < 2 * broadcast_period:
             raise BadArg("down_period must be at least twice broadcast_period")
         if permdown_period <= down_period:
             raise BadArg("permdown_period must exceed down_period")
-        if diff_window < 0:
-            raise BadArg("diff_window must not be negative")
+        if diff_window < 0 or diff_rate < 0 or max_diff_window < 0:
+            raise BadArg("diff_window, diff_rate and max_diff_window must not be negative")
         opts = dict(broadcast_period=broadcast_period, max_silent_periods=max_silent_periods,
                     down_period=down_period, permdown_period=permdown_period,
                     clock_sample_periods=clock_sample_periods,
                     max_delta_sizes=tuple(max_delta_sizes), handle_diff=handle_diff,
                     permdown_on_shutdown=permdown_on_shutdown, cluster_name=cluster_name,
-                    diff_window=diff_window)
+                    diff_window=diff_window, diff_rate=diff_rate,
+                    max_diff_window=max_diff_window)
         put_instance("tracker", name, {"shards": [None] * pool_size, "pool_size": pool_size,
                                        "class": type(self).__name__})
         children = [ChildSpec(id=("shard", i), start=TrackerShard.start_link,
@@ -547,30 +693,41 @@ def list_(tracker: str, topic: str) -> list:
     return [(e.key, e.meta) for e in S.get_by_topic(shard.state, topic)]
 
 
-def list_view(tracker: str, topic: str, build: Callable[[list], Any]) -> Any:
-    """``build(list_(tracker, topic))``, cached until the topic's next diff.
+def list_view(tracker: str, topic: str, build: Callable[[list], Any],
+              advance: Optional[Callable[[Any, list, list], Any]] = None) -> Any:
+    """``build(list_(tracker, topic))``, cached until the topic's next diff,
+    or, with ``advance``, kept up to date by it.
 
     Without a diff window (or a ``handle_diff``) the shard drops a topic's
-    view at every visible change of it.  With one, it drops the view when
-    it hands the window's diff of the topic to ``handle_diff``: the view
-    may then lag the topic by up to a window, but every change it misses
-    is in the topic's next diff, which reaches whoever subscribed to the
-    topic before reading the view (a diff's joins and leaves are
-    idempotent on a client that has them already), and all the readers of
-    one window share one build: on a busy topic, the n joins of one
-    window cost one listing (and one encode of it), not n.  The value is
-    shared by those readers: treat it as read-only.  ``build`` is keyed by
-    nothing but the topic, so one tracker must always pass the same one.
+    view at every visible change of it.  With one, at the window's end,
+    when it hands the window's diff of the topic to ``handle_diff``, it
+    drops the view, or, given ``advance`` and a topic of :data:`CARRY`
+    entries or more, replaces it with ``advance(view, joins, leaves)``
+    (the diff's ``[(key, meta), ...]`` lists, which may come in several
+    slices for a big change; ``advance`` returns a new view and leaves the
+    old one as it was).  So the view may lag the topic by up to a window,
+    but every change it misses is in the topic's next diff, which reaches
+    whoever subscribed to the topic before reading the view (a diff's
+    joins and leaves are idempotent on a client that has them already),
+    and all the readers of one window share one view: on a busy topic,
+    the n joins of one window cost one listing (and one encode of it),
+    not n, and with ``advance`` a window costs what changed in it rather
+    than a rebuild of the whole topic.  The value is shared by those
+    readers: treat it as read-only.  ``build`` and ``advance`` are keyed
+    by nothing but the topic, so one tracker must always pass the same
+    ones.
     """
     info = _info(tracker)
     shard = info["shards"][shard_for(topic, info["pool_size"])]
     if shard is None:
         return build([])
-    view = shard.views.get(topic)
-    if view is None:
-        view = shard.views[topic] = build(
-            [(e.key, e.meta) for e in S.get_by_topic(shard.state, topic)])
-    return view
+    cached = shard.views.get(topic)
+    if cached is None:
+        view = build([(e.key, e.meta) for e in S.get_by_topic(shard.state, topic)])
+        if topic in shard.state.topics:
+            shard.views[topic] = [view, advance]
+        return view
+    return cached[0]
 
 
 def get_by_key(tracker: str, topic: str, key: Any) -> list:

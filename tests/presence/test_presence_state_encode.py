@@ -50,14 +50,15 @@ def port():
 
 def test_n_joins_within_one_window_encode_the_presence_state_once(port, monkeypatch):
     encodes = []
-    chunks = _serializer._json_chunks
+    frozen = _serializer._json_frozen
+    encode = frozen.encode
 
-    def counting(value, level):
-        if isinstance(value, list) and len(value) == 5 and value[3] == "presence_state":
-            encodes.append(value)   # a listing, alone or in its frame
-        return chunks(value, level)
+    def counting(topic, event, payload):
+        if event == "presence_state":
+            encodes.append(payload)   # the listing's part of a frame
+        return encode(topic, event, payload)
 
-    monkeypatch.setattr(_serializer, "_json_chunks", counting)
+    monkeypatch.setattr(frozen, "encode", counting)
     clients = [PhxClient(port, f"vsn=2.0.0&user=u{i}") for i in range(N)]
     try:
         for c in clients:
@@ -88,3 +89,24 @@ def test_a_frozen_payload_is_spliced_into_the_same_frame_it_would_encode_to():
             assert ser.encode_push(msg) == ser.encode_push(plain)
             assert ser.client_decode(ser.encode_push(msg), 1 if ser.name == "json" else 2) \
                 == ser.client_decode(ser.encode_push(plain), 1 if ser.name == "json" else 2)
+
+
+def test_pushes_of_one_listing_with_one_head_share_one_frame():
+    """n joiners of one window whose heads are alike (the same join_ref; a
+    push has no ref) get the very same frame: the O(n) listing is spliced
+    into a frame once, not once per joiner; another head gets its own."""
+    from beamish.channels import Message, MsgpackSerializer, V2JSONSerializer
+    from beamish.presence._presence import Listing
+    listing = Listing({f"u{i}": {"metas": [{"phx_ref": f"r{i}"}]} for i in range(100)})
+    for ser in (V2JSONSerializer(), MsgpackSerializer()):
+        frames = [ser.encode_push(Message("1", None, "room:f", "presence_state", listing))
+                  for _ in range(5)]
+        assert all(f is frames[0] for f in frames)
+        other = ser.encode_push(Message("7", None, "room:f", "presence_state", listing))
+        assert other is not frames[0]
+        assert other == ser.encode_push(Message("7", None, "room:f", "presence_state",
+                                                dict(listing)))
+        newer = Listing(listing, u100={"metas": [{"phx_ref": "r100"}]})
+        fresh = ser.encode_push(Message("1", None, "room:f", "presence_state", newer))
+        assert fresh is not frames[0] and fresh == ser.encode_push(
+            Message("1", None, "room:f", "presence_state", dict(newer)))

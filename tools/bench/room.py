@@ -1,7 +1,8 @@
 """The room suite: one room of the real chat at conference-lobby size.
 
-``python -m tools.bench.room [--quick] [--clients N] [--nodes-clients N]``
-(or ``python -m tools.bench room``) runs the real ``apps.chat`` as
+``python -m tools.bench.room [--quick] [--clients N] [--nodes-clients N]
+[--only BEHAVIOUR] [--chat-arg ARG ...]`` (or ``python -m tools.bench
+room``) runs the real ``apps.chat`` as
 ``beamish run apps.chat`` OS processes and loads it with
 :mod:`tools.loadgen` clients on loopback: each client asks ``/api/token``
 for a token, connects, joins ``room:<name>`` and counts as joined when the
@@ -68,7 +69,7 @@ class RoomBenchError(HarnessError):
 def _cfg(quick: bool, **over) -> dict:
     cfg = dict(clients=1_000 if quick else 10_000, nodes_clients=300 if quick else 3_000,
                rate=500.0, per_process=6_000, join_timeout=10.0, settle=10.0,
-               room="room:bench", quick=quick)
+               room="room:bench", quick=quick, chat_args=(), only=None)
     cfg.update({k: v for k, v in over.items() if v is not None})
     return cfg
 
@@ -220,8 +221,8 @@ class ChatNodes:
     """``beamish run apps.chat`` processes, each on its own loopback port;
     more than one share a redis-server started for them."""
 
-    def __init__(self, n: int, window: Optional[float], log) -> None:
-        self.n, self.window, self._log = n, window, log
+    def __init__(self, n: int, window: Optional[float], log, args: tuple = ()) -> None:
+        self.n, self.window, self._log, self.args = n, window, log, list(args)
         self.ports = [free_port() for _ in range(n)]
         self.procs: list = []
         self.redis: Optional[RedisServer] = None
@@ -230,6 +231,7 @@ class ChatNodes:
 
     def start(self, timeout: float = 60.0) -> "ChatNodes":
         extra = [] if self.window is None else ["--presence-diff-window", str(self.window)]
+        extra += self.args
         if self.n > 1:
             self.redis = RedisServer(["--client-output-buffer-limit", "pubsub 0 0 0"],
                                      dir=self.log_dir).start(20)
@@ -308,7 +310,7 @@ def _profile(pid: int, seconds: float, cfg: dict, behaviour: str):
 def one_node(behaviour: str, cfg: dict, log) -> dict:
     """Scenario 1 with one behaviour: N clients into one room of one node."""
     n = cfg["clients"]
-    nodes = ChatNodes(1, WINDOWS[behaviour], log)
+    nodes = ChatNodes(1, WINDOWS[behaviour], log, cfg["chat_args"])
     watcher, lg = None, None
     try:
         nodes.start()
@@ -361,7 +363,7 @@ def one_node(behaviour: str, cfg: dict, log) -> dict:
 def three_nodes(cfg: dict, log) -> dict:
     """Scenario 2: the room on three nodes over Redis, the coalesced default."""
     n = cfg["nodes_clients"]
-    nodes = ChatNodes(3, None, log)
+    nodes = ChatNodes(3, None, log, cfg["chat_args"])
     watchers, lgs = [], []
     try:
         nodes.start()
@@ -486,7 +488,7 @@ def rows(cfg: dict, one: dict, three: Optional[dict]) -> list:
 
 
 def run_all(cfg: dict, log, three: bool = True) -> tuple:
-    one = {b: one_node(b, cfg, log) for b in WINDOWS}
+    one = {b: one_node(b, cfg, log) for b in WINDOWS if cfg["only"] in (None, b)}
     res3 = three_nodes(cfg, log) if three else None
     return rows(cfg, one, res3), {"one_node": one, "three_nodes": res3,
                                   "config": dict(cfg), "loadavg": os.getloadavg()}
@@ -511,11 +513,17 @@ def main(argv=None) -> int:
     ap.add_argument("--nodes-clients", type=int, help="clients into the room on three nodes")
     ap.add_argument("--rate", type=float, help="joins/s offered (default 500)")
     ap.add_argument("--no-three", action="store_true", help="skip the three-node run")
+    ap.add_argument("--only", choices=sorted(WINDOWS),
+                    help="run one behaviour on one node (default: both)")
+    ap.add_argument("--chat-arg", action="append", default=[], metavar="ARG",
+                    help="pass ARG to every chat node (repeat it: --chat-arg=--presence-diff-rate "
+                         "--chat-arg=20000), to try a Presence setting")
     ap.add_argument("--profile", metavar="DIR",
                     help="py-spy the one-node runs while clients join (collapsed stacks)")
     args = ap.parse_args(argv)
     cfg = _cfg(args.quick, clients=args.clients, nodes_clients=args.nodes_clients,
-               rate=args.rate, profile=args.profile)
+               rate=args.rate, profile=args.profile, chat_args=tuple(args.chat_arg),
+               only=args.only)
     for key in ("clients", "nodes_clients"):
         if not 1 <= cfg[key] <= 50_000:
             ap.error(f"--{key.replace('_', '-')} must be 1..50,000")
