@@ -386,6 +386,11 @@ class _FrameGuard:
 
 # -- frames out (pure) --------------------------------------------------------------------
 
+#: The last large text message framed and its frame (see :func:`encode_frame`).
+_last_large: Tuple[Any, bytes] = (None, b"")
+LARGE_TEXT = 65536
+
+
 def encode_frame(message: Data) -> bytes:
     """The wire bytes of one unmasked server frame carrying ``message``.
 
@@ -393,15 +398,32 @@ def encode_frame(message: Data) -> bytes:
     ``bytearray``, ``memoryview``) a binary frame.  Encode a broadcast once
     and pass the result to :meth:`WebSocket.send_frame` of every recipient.
 
+    The frame of the last text message of :data:`LARGE_TEXT` characters or
+    more is kept with the message: framing the very same ``str`` object
+    again returns the same bytes without copying it twice more.  (A busy
+    room's joiners are each pushed one shared ``presence_state`` text of
+    about a megabyte; the message is held, so its identity is not reused.)
+
     >>> encode_frame("hi")
     b'\\x81\\x02hi'
     """
+    global _last_large
     if isinstance(message, str):
+        if len(message) >= LARGE_TEXT:
+            if _last_large[0] is message:
+                return _last_large[1]
+            frame = _frame(0x81, message.encode())
+            _last_large = (message, frame)
+            return frame
         payload: bytes = message.encode()
         first = 0x81
     else:
         payload = message  # type: ignore[assignment]
         first = 0x82
+    return _frame(first, payload)
+
+
+def _frame(first: int, payload: bytes) -> bytes:
     n = len(payload)
     if n < 126:
         return _head_short(first, n) + payload

@@ -578,3 +578,14 @@ def test_any_bytes_from_a_client_end_only_in_connection_closed(serve, garbage, m
     gevent.sleep(0.005)
     client.abort()
     assert isinstance(served.outcome(), ConnectionClosed)
+
+
+def test_a_large_text_framed_again_is_the_same_frame_not_a_new_copy():
+    from beamish.channels._transport import LARGE_TEXT
+    big = "x" * LARGE_TEXT
+    first = encode_frame(big)
+    assert first[:2] == b"\x81\x7f" and first.endswith(b"x" * 100)
+    assert encode_frame(big) is first                 # the same str: no copy made
+    other = "x" * LARGE_TEXT                          # equal, but another message
+    assert encode_frame(other) == first and encode_frame(other) is not first
+    assert encode_frame("hi") == b"\x81\x02hi"
