@@ -59,6 +59,10 @@ call and ``Socket.id(assigns)``, when not None, as its label.  After
 ``hibernate_after`` seconds without a message (15 by default, as
 Phoenix's; None: never) it hibernates: it gives its greenlet back until
 the next frame, push or broadcast, its idle timeout kept by a timer.
+A turn that only answered heartbeats hibernates it again at once (where
+Phoenix's stays awake ``hibernate_after`` more): with the client's 30 s
+heartbeat and a 15 s idle timer, half of all idle sockets would otherwise
+be awake at any moment, each holding a greenlet.
 """
 from __future__ import annotations
 
@@ -254,11 +258,16 @@ class _State:
 _WAITS: dict = {}
 
 
-def _wait(idle: Optional[float]) -> NoReply:
-    wait = _WAITS.get(idle)
+def _wait(idle: Optional[float], hibernate: bool = False) -> NoReply:
+    wait = _WAITS.get((idle, hibernate))
     if wait is None:
-        wait = _WAITS[idle] = NoReply(timeout=idle)
+        wait = _WAITS[idle, hibernate] = NoReply(timeout=idle, hibernate=hibernate)
     return wait
+
+
+#: What :func:`_incoming` and :func:`_readable` return (truthy) when all
+#: they handled was heartbeats.
+_BEAT = object()
 
 
 class _Notify:
@@ -300,15 +309,20 @@ def _readable(st: "_State") -> bool:
     except ConnectionClosed as e:
         _log_closed(current_process().pid, e)
         return False
+    beats = False
     if messages:
         st.last_in = time.monotonic()
+        beats = True
         for m in messages:
-            if not _incoming(st, m):
+            ok = _incoming(st, m)
+            if not ok:
                 return False
+            if ok is not _BEAT:
+                beats = False
     if ws.buffered:  # the turn's budget ran out: let the others run first
         gevent.sleep(_YIELD_SLEEP)
     ws.watch()
-    return True
+    return _BEAT if beats else True
 
 
 def socket_main(socket: Socket, ws: Any, ser: Any, assigns: dict, pubsub: str) -> None:
@@ -390,6 +404,8 @@ class _SocketBehaviour(Behaviour):
             ok = True
         if outlet is not None:
             outlet.busy = False
+        if ok is _BEAT and loop.hibernate_after is not None:
+            return _wait(st.idle, True)
         return st.wait if ok else _DONE
 
     def timeout(self, loop: Loop) -> Any:
@@ -477,7 +493,7 @@ def _incoming(st: _State, data: Any) -> bool:
         return False
     topic, event = m.topic, m.event
     if topic == PHOENIX_TOPIC and event == HEARTBEAT:
-        return _send_reply(st, None, m.ref, topic, "ok", {})
+        return _send_reply(st, None, m.ref, topic, "ok", {}) and _BEAT
     if event == PHX_JOIN:
         return _join(st, m)
     current = st.channels.get(topic)

@@ -42,6 +42,10 @@ class QuickSocket(LeanSocket):
     send_timeout = 1.0
 
 
+class DrowsySocket(LeanSocket):
+    hibernate_after = 30.0      # only a heartbeat-only turn hibernates it in a test
+
+
 @pytest.fixture
 def port():
     ports = []
@@ -49,7 +53,7 @@ def port():
         PubSub.child_spec("lean_ps", pool_size=2),
         Endpoint.child_spec(pubsub="lean_ps", port=0, name="lean_endpoint",
                             sockets={"/socket": LeanSocket, "/sleepy": SleepySocket,
-                                         "/quick": QuickSocket},
+                                         "/quick": QuickSocket, "/drowsy": DrowsySocket},
                             on_ready=ports.append),
     ])
     yield ports[0]
@@ -118,6 +122,23 @@ def _client(port, path):
     c.ref = 0
     c.pending = []
     return c
+
+
+def test_a_turn_of_heartbeats_only_hibernates_the_socket_at_once(port):
+    c = _client(port, "/drowsy")
+    jr = joined(c, "lean:hb")            # a join: the socket stays awake
+    pid = _socket_pid("DrowsySocket.connect")
+    gevent.sleep(0.2)
+    assert process_info(pid).status != "hibernating"
+    ref = c.push("phoenix", "heartbeat", {})
+    assert c.reply(ref)[4] == {"status": "ok", "response": {}}
+    eventually(lambda: process_info(pid).status == "hibernating", timeout=5.0)
+    ref = c.push("lean:hb", "echo", {"x": 1}, join_ref=jr)   # not a heartbeat: awake
+    assert c.reply(ref)[4]["status"] == "ok"
+    gevent.sleep(0.2)
+    assert process_info(pid).status != "hibernating"
+    c.close()
+    eventually(lambda: not _by_initial_call("DrowsySocket.connect"))
 
 
 # -- fastlane broadcasts are written without waking the socket process --------------------
