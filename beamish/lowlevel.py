@@ -24,6 +24,13 @@ Named instances
     that process ends, however it ends.  :func:`instance_entries` lists
     them for leak checks.
 
+Calls
+    :func:`call_process` is a whole call, OTP's ``gen:do_call``: monitor
+    alias, request, wait, end of the monitor, in one runtime function (a
+    GenServer call's hot path).  :func:`monitor_as`, :func:`await_reply`,
+    :func:`end_call_monitor` and :func:`take_reply` are its parts, for a
+    protocol of another shape.
+
 Message tags
     :mod:`tags <beamish.core._tags>` names every internal ``"$..."``
     message tag beamish's own processes exchange (``lowlevel.tags.CALL``).
@@ -52,7 +59,7 @@ from .core._ids import Pid, Ref
 from .core._instances import InstanceTaken, instance, instance_entries, instance_table, instances
 from .core._instances import put_instance as _put_instance
 from .core._instances import remove_instance
-from .core._process import _await_reply, _current, _deliver, _demonitor_as, _end_call_monitor
+from .core._process import _await_reply, _call, _current, _deliver, _demonitor_as, _end_call_monitor
 from .core._process import _monitor_as, _run_callback, _set_initial_call, _take_reply
 from .core._process import flush_mailbox, take_first
 from .core._process import _remote_down, _remote_exit, _remote_link, _remote_unlink
@@ -63,7 +70,8 @@ from .core._runtime import (Process, RuntimeView, describe_process, initial_call
                             runtime_view)
 
 __all__ = [
-    "CodecError", "InstanceTaken", "Process", "RuntimeView", "await_reply", "current_process",
+    "CodecError", "InstanceTaken", "Process", "RuntimeView", "await_reply", "call_process",
+    "current_process",
     "decode_term", "deliver", "demonitor_as", "describe_process", "encode_term",
     "end_call_monitor", "exit_pending", "flush_mailbox", "initial_call_of", "instance",
     "instance_entries", "instance_table", "instances", "is_clean_exit", "is_hibernate_unwind",
@@ -82,6 +90,7 @@ deliver = _deliver
 monitor_as = _monitor_as
 demonitor_as = _demonitor_as
 await_reply = _await_reply
+call_process = _call
 end_call_monitor = _end_call_monitor
 set_initial_call = _set_initial_call
 set_remote_router = _set_remote_router

@@ -42,7 +42,7 @@ EXPORTS = {
         "unregister", "whereis"
     ],
     "beamish.lowlevel": [
-        "CodecError", "InstanceTaken", "Process", "RuntimeView", "await_reply",
+        "CodecError", "InstanceTaken", "Process", "RuntimeView", "await_reply", "call_process",
         "current_process", "decode_term", "deliver", "demonitor_as", "describe_process",
         "encode_term", "end_call_monitor", "exit_pending", "flush_mailbox", "initial_call_of",
         "instance", "instance_entries", "instance_table", "instances", "is_clean_exit",

@@ -5,7 +5,9 @@ into a list and could not carry a pid at all), and so do the system
 records ``Down`` and ``ExitMsg`` (as the tuples they are).  A decoded pid of
 this node is the live process's own pid again (``send`` to it works), and
 a decoded pid of another node keeps that node's name and creation, so it
-can be routed back.
+can be routed back.  A decoded ref is the live ref of its node, id and
+creation when there is one (refs compare by identity: see
+:class:`~beamish.core._ids.Ref`).
 
 =====  ===================================================================
 ext    payload
@@ -88,6 +90,7 @@ def _default(obj: Any) -> Any:
     if cls is Pid:
         return msgpack.ExtType(EXT_PID, msgpack.packb([obj.node, obj.id, obj.creation]))
     if cls is Ref:
+        obj._export()     # the ref that comes back in these bytes is this one
         return msgpack.ExtType(EXT_REF, msgpack.packb([obj.node, obj.id, obj.creation]))
     name = _names_by_record.get(cls)
     if name is not None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
+import weakref
 from typing import Any
 
 __all__ = ["Pid", "Ref", "make_ref", "node", "node_creation", "set_node_name"]
@@ -129,30 +130,45 @@ class Pid:
 
 
 class Ref:
-    """A unique reference (``make_ref()``), printed as ``#Ref<0.42>``."""
+    """A unique reference (``make_ref()``), printed as ``#Ref<0.42>``.
 
-    __slots__ = ("node", "id", "creation", "_hash")
+    Refs compare and hash by identity, at C speed: a call's monitor alias
+    is a dict and set key several times per call.  That is Erlang's value
+    equality because no two live Ref objects carry the same
+    ``(node, id, creation)``: :func:`make_ref` numbers each new one, and
+    every other way of making a ref from those three (the codec's decode,
+    unpickling, ``Ref(node, id, creation)``) goes through this node's
+    intern table, which holds every live ref that left or arrived as
+    bytes (encoded, pickled): the ref a remote node sends back is the very
+    object that left, and copies are the ref itself.  (A local ref never
+    encoded, rebuilt by hand from its fields, is a new ref equal to no
+    other: nothing in beamish does that.)
+    """
 
-    def __init__(self, node: str, id: int, creation: int) -> None:
-        self.node = node
-        self.id = id
-        self.creation = creation
-        self._hash = id ^ creation   # cheap, as for pids; eq settles clashes
+    __slots__ = ("node", "id", "creation", "__weakref__")
 
-    def __hash__(self) -> int:
-        return self._hash
+    node: str
+    id: int
+    creation: int
 
-    def __eq__(self, other: object) -> Any:
-        if other is self:
-            return True
-        if other.__class__ is not Ref:
-            return NotImplemented
-        return (self.id == other.id and self.node == other.node  # type: ignore[attr-defined]
-                and self.creation == other.creation)  # type: ignore[attr-defined]
+    def __new__(cls, node: str, id: int, creation: int) -> "Ref":
+        key = (node, id, creation)
+        ref = _interned.get(key)
+        if ref is None:
+            ref = _new_ref(cls)
+            ref.node = node
+            ref.id = id
+            ref.creation = creation
+            _interned[key] = ref
+        return ref
 
-    def __ne__(self, other: object) -> Any:
-        eq = self.__eq__(other)
-        return eq if eq is NotImplemented else not eq
+    def _export(self) -> "Ref":
+        """Enter this ref in the intern table (it is leaving as bytes: an
+        equal ref made from them must be this object); returns it."""
+        key = (self.node, self.id, self.creation)
+        if _interned.get(key) is not self:
+            _interned[key] = self
+        return self
 
     def __lt__(self, other: "Ref") -> bool:
         if other.__class__ is not Ref:
@@ -163,7 +179,20 @@ class Ref:
         return f"#Ref<{_index_of(self.node)}.{self.id}>"
 
     def __reduce__(self):
+        self._export()
         return (Ref, (self.node, self.id, self.creation))
+
+    def __copy__(self) -> "Ref":
+        return self
+
+    def __deepcopy__(self, memo: dict) -> "Ref":
+        return self
+
+
+#: (node, id, creation) -> the live Ref of that triple, for refs that left
+#: or arrived as bytes (see :class:`Ref`); an entry goes with its ref.
+_interned: "weakref.WeakValueDictionary[tuple, Ref]" = weakref.WeakValueDictionary()
+_new_ref = object.__new__
 
 
 _pid_ids = itertools.count(1)
@@ -181,4 +210,8 @@ def _new_pid() -> Pid:
 
 def make_ref() -> Ref:
     """A reference unique across this node's lifetime and its incarnations."""
-    return Ref(_node_name, next(_ref_ids), _creation)
+    ref = _new_ref(Ref)     # a fresh number: no intern table look-up needed
+    ref.node = _node_name
+    ref.id = next(_ref_ids)
+    ref.creation = _creation
+    return ref

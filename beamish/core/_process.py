@@ -69,6 +69,7 @@ from gevent import Greenlet as _GeventGreenlet
 from . import _ids
 from ._errors import BadArg, Exit, NameTaken, NoProc, NotAProcess, NotRegistered, ReceiveTimeout
 from ._ids import Pid, Ref, make_ref
+from ._ids import _creation, _new_ref, _ref_ids
 from ._instances import _owned, release_owned as _release_owned
 from ._pattern import ANY, NOTAG, UNHASHABLE, compile_patterns, message_tag, pattern_tag
 from ._reasons import mark_reported
@@ -96,6 +97,7 @@ _hub_switch = _hub.switch
 _update_now = _loop.update_now
 
 _TIMEOUT = object()   # what a receive timer switches in with
+_next_ref_id = _ref_ids.__next__
 _RAISE = object()     # receive(default=...) not given
 
 #: How many finished greenlets are kept for reuse by later spawns.
@@ -445,7 +447,10 @@ def _current() -> Process:
     as a process first, as ``self()`` does.
     """
     g = getcurrent()
-    proc = getattr(g, "_bproc", None)
+    try:
+        proc = g._bproc      # faster than getattr(g, "_bproc", None) when set
+    except AttributeError:
+        proc = None
     if proc is None:
         proc = _adopt(g)
     return proc
@@ -676,11 +681,13 @@ class _ReceiveTimer:
     It never fires twice for one wait: the wait stops it as it ends.
     """
 
-    __slots__ = ("watcher", "timeout")
+    __slots__ = ("watcher", "free")
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, free: Optional[list]) -> None:
         self.watcher = _loop.timer(timeout, timeout)
-        self.timeout = timeout
+        #: The free list of its timeout it goes back to when stopped (None:
+        #: closed instead), found without a look-up by timeout.
+        self.free = free
 
 
 #: Stopped receive timers kept for reuse, by timeout: making a libev
@@ -700,7 +707,12 @@ def _start_timer(p: Process, timeout: float) -> _ReceiveTimer:
     Give it back with :func:`_stop_timer`."""
     p.tmo = False
     free = _free_timers.get(timeout)
-    timer = free.pop() if free else _ReceiveTimer(timeout)
+    if free:
+        timer = free.pop()
+    else:
+        if free is None and len(_free_timers) < _FREE_TIMEOUTS_MAX:
+            free = _free_timers[timeout] = []
+        timer = _ReceiveTimer(timeout, free)
     timer.watcher.again(_on_timer, p)     # refreshes libev's clock first
     return timer
 
@@ -709,9 +721,7 @@ def _stop_timer(timer: _ReceiveTimer) -> None:
     """Stop a receive timer and keep it for the next wait of its timeout."""
     watcher = timer.watcher
     watcher.stop()
-    free = _free_timers.get(timer.timeout)
-    if free is None and len(_free_timers) < _FREE_TIMEOUTS_MAX:
-        free = _free_timers[timer.timeout] = []
+    free = timer.free
     if free is not None and len(free) < _FREE_TIMERS_MAX:
         free.append(timer)
     else:
@@ -808,15 +818,14 @@ def _receive_matching(p: Process, matchers: list, timeout: Optional[float], defa
 
 def _take_reply(p: Process, ref: Ref, start: int) -> Any:
     """The first message at or after ``start`` that is ``(ref, value)`` or a
-    DOWN of monitor ``ref``, removed from the mailbox; or None.  A local
-    reply holds ``ref`` itself; one from another node an equal copy."""
+    DOWN of monitor ``ref``, removed from the mailbox; or None.  A reply
+    holds ``ref`` itself, even one from another node (a decoded ref is the
+    live one: refs compare by identity)."""
     q = p.mq
     i = start
     for m in islice(q, start, None):
         cls = m.__class__
-        if (cls is tuple and len(m) == 2 and (m[0] is ref or m[0].__class__ is Ref
-                                               and m[0] == ref)) \
-                or (cls is Down and (m[1] is ref or m[1] == ref)):
+        if (cls is tuple and len(m) == 2 and m[0] is ref) or (cls is Down and m[1] is ref):
             del q[i]
             if i < p.scanned:
                 _unindex(p, m)
@@ -842,6 +851,85 @@ def _await_reply(ref: Ref, timeout: Optional[float], mark: int = 0) -> Any:
         p = getcurrent()._bproc
     except AttributeError:
         p = _current()
+    return _wait_reply(p, ref, timeout, mark)
+
+
+def _call(p: Process, dest: Any, tag: Any, request: Any, timeout: Optional[float]) -> Any:
+    """A call's whole exchange, OTP's ``gen:do_call``, made by the calling
+    process ``p`` (``beamish.lowlevel.call_process``): monitor ``dest``
+    with an alias (as :func:`_monitor_alias`), send it ``(tag, (p.pid,
+    ref), request)``, wait for the reply (:func:`_wait_reply`) and end the
+    monitor (as :func:`_end_call_monitor`).  One runtime call where a
+    caller would otherwise make four; for a live local server the monitor
+    and the send are made, and the monitor ended, inline.
+
+    Returns the reply ``(ref, value)``; the ``Down`` of the monitor if
+    ``dest`` ended first or was not there (reason ``"noproc"``); or None
+    after ``timeout`` seconds, the alias then gone (a late reply is
+    dropped, and one that raced the timeout is taken out of the mailbox).
+    """
+    global _wake_pending
+    q = p.mq
+    mark = len(q) if q else 0    # what is queued now cannot hold a ref made next
+    t = dest._proc if dest.__class__ is Pid else None
+    if t is not None and t.alive:
+        ref = _new_ref(Ref)      # _monitor_alias(p, dest), inline: the hot path
+        ref.node = _ids._node_name
+        ref.id = _next_ref_id()
+        ref.creation = _creation
+        aliases = p.aliases
+        if aliases is None:
+            aliases = p.aliases = set()
+        aliases.add(ref)
+        _aliases[ref] = p
+        monitors = p.monitors
+        if monitors is None:
+            monitors = p.monitors = {}
+        monitors[ref] = dest
+        watchers = t.monitored_by
+        if watchers is None:
+            watchers = t.monitored_by = {}
+        watchers[ref] = p.pid
+        tq = t.mq                # send(dest, ...), inline
+        if tq is None:
+            tq = t.mq = deque()
+        tq.append((tag, (p.pid, ref), request))
+        parked = t.parked
+        if parked == 1:
+            t.parked = 2
+            _woken.append(t)
+            if not _wake_pending:
+                _wake_pending = True
+                _run_callback(_run_woken)
+        elif parked == 3:
+            t.parked = 0
+            _start(t)
+    else:
+        t = None
+        ref = _monitor(p, dest, True)
+        send(dest, (tag, (p.pid, ref), request))
+    msg = _wait_reply(p, ref, timeout, mark)
+    if msg.__class__ is tuple:
+        if t is not None and t.alive:
+            # _end_call_monitor(p, ref), inline: the server lives, so its
+            # monitor, and the alias the reply came through, are in place.
+            if _aliases.pop(ref, None) is not None:
+                aliases.discard(ref)
+            monitors.pop(ref, None)
+            t.monitored_by.pop(ref, None)
+        else:
+            _end_call_monitor(p, ref)
+    elif msg is None:
+        _end_call_monitor(p, ref)
+        if p.mq:
+            _take_reply(p, ref, 0)
+    return msg
+
+
+def _wait_reply(p: Process, ref: Ref, timeout: Optional[float], mark: int) -> Any:
+    """:func:`_await_reply` for the calling process ``p``."""
+    global _handoffs
+    woken = _woken
     if p.exit_ is not _NO_EXIT:
         raise Exit(p.exit_)
     q = p.mq
@@ -867,12 +955,25 @@ def _await_reply(ref: Ref, timeout: Optional[float], mark: int = 0) -> Any:
                 if timeout is not None:
                     if timeout <= 0:
                         return None
-                    timer = _start_timer(p, timeout)
+                    free = _free_timers.get(timeout)
+                    if free:      # _start_timer(p, timeout), inline: every call's
+                        timer = free.pop()
+                        p.tmo = False
+                        timer.watcher.again(_on_timer, p)
+                    else:
+                        timer = _start_timer(p, timeout)
             elif p.tmo:
                 return None
             p.parked = 1
             try:
-                _switch_out()
+                while woken and _handoffs < RUN_BUDGET:   # _switch_out(), inline
+                    w = woken.popleft()
+                    if w.parked == 2:
+                        _handoffs += 1
+                        w.g.switch()
+                        break
+                else:
+                    _hub_switch()
             finally:
                 p.parked = 0
             p.reds += 1
@@ -880,7 +981,12 @@ def _await_reply(ref: Ref, timeout: Optional[float], mark: int = 0) -> Any:
                 raise Exit(p.exit_)
     finally:
         if timer is not None:
-            _stop_timer(timer)
+            timer.watcher.stop()      # _stop_timer(timer), inline
+            free = timer.free
+            if free is not None and len(free) < _FREE_TIMERS_MAX:
+                free.append(timer)
+            else:
+                timer.watcher.close()
 
 
 def _monitor_alias(p: Process, target: Any) -> Ref:
@@ -892,7 +998,10 @@ def _monitor_alias(p: Process, target: Any) -> Ref:
     if target.__class__ is Pid:
         t = target._proc
         if t is not None and t.alive:
-            ref = make_ref()
+            ref = _new_ref(Ref)     # make_ref(), inline: one call fewer per call
+            ref.node = _ids._node_name
+            ref.id = _next_ref_id()
+            ref.creation = _creation
             aliases = p.aliases
             if aliases is None:
                 aliases = p.aliases = set()

@@ -68,13 +68,13 @@ import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from ..core import (ANY, BeamishError, Down, Exit, ExitMsg, Pid, cancel_timer, demonitor,
+from ..core import (ANY, BeamishError, Exit, ExitMsg, Pid, cancel_timer, demonitor,
                    hibernate, make_ref, monitor, receive, send, send_after)
 from ..core import exit as exit_signal
 from ..core import node, spawn_opt, unlink
-from ..lowlevel import (await_reply, current_process, describe_process, end_call_monitor,
-                        exit_pending, is_clean_exit, mark_reported, monitor_as,
-                        set_initial_call, set_state_object, tags, take_first, take_reply)
+from ..lowlevel import (call_process, current_process, describe_process, exit_pending,
+                        is_clean_exit, mark_reported, set_initial_call, set_state_object, tags,
+                        take_first)
 from ._errors import CallExit, CallTimeout, StartError
 from ._names import register_name, resolve_name
 
@@ -627,20 +627,12 @@ def gen_call(server: Any, tag: str, request: Any, timeout: Optional[float],
     mine = me.pid
     if pid is mine or pid.__class__ is Pid and pid.id == mine.id and pid == mine:
         raise CallExit("calling_self", server, request, op)
-    q = me.mq
-    mark = len(q) if q else 0    # what is queued now cannot hold a ref made next
-    ref = monitor_as(me, pid, alias=True)
-    send(pid, (tag, (mine, ref), request))
-    msg = await_reply(ref, timeout, mark)
+    msg = call_process(me, pid, tag, request, timeout)
+    if msg.__class__ is tuple:
+        return msg[1]
     if msg is None:
-        end_call_monitor(me, ref)
-        # A reply that raced the timeout may already be queued: drop it.
-        take_reply(me, ref)
         raise CallTimeout("timeout", server, request, op)
-    if msg.__class__ is Down:
-        raise CallExit(msg.reason, server, request, op)
-    end_call_monitor(me, ref)
-    return msg[1]
+    raise CallExit(msg.reason, server, request, op)
 
 
 def reply(from_: tuple, value: Any) -> None:
