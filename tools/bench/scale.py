@@ -163,6 +163,18 @@ def _profile(pid: int, seconds: float, path: str) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def _cpu_of(pids: list) -> float:
+    """User + system CPU seconds the live processes among ``pids`` have used."""
+    total = 0.0
+    for pid in pids:
+        try:
+            t = psutil.Process(pid).cpu_times()
+        except psutil.Error:
+            continue
+        total += t.user + t.system
+    return total
+
+
 def held_session(system: str, cfg: dict, log) -> list:
     """Scenarios 1 and 2 for one system: grow one server through the sizes."""
     sizes = list(cfg["sizes"])
@@ -209,6 +221,7 @@ def held_session(system: str, cfg: dict, log) -> list:
                 time.sleep(1)
             bcs = []
             bc_error = None
+            cpu_srv0, cpu_cli0 = _cpu_of(pids), lg.stats()["cpu"]
             for _ in range(cfg["broadcasts"]):
                 try:
                     bcs.append(lg.broadcast(timeout=60.0))
@@ -216,6 +229,9 @@ def held_session(system: str, cfg: dict, log) -> list:
                     bc_error = str(e)
                     break
                 time.sleep(1.0)
+            # CPU the servers and the clients used over the broadcasts (and
+            # the pauses between them, when both are idle but for heartbeats)
+            cpu_srv, cpu_cli = _cpu_of(pids) - cpu_srv0, lg.stats()["cpu"] - cpu_cli0
             if cfg["profile"]:
                 prof.wait(120)
             held = st["live"]
@@ -239,13 +255,16 @@ def held_session(system: str, cfg: dict, log) -> list:
                 "broadcast_p99": statistics.median(b.latency["p99"] for b in bcs
                                                    if b.latency["p99"] is not None) if lasts else None,
                 "broadcast_error": bc_error,
+                "broadcast_server_cpu_s": cpu_srv / len(bcs) if bcs else None,
+                "broadcast_client_cpu_s": cpu_cli / len(bcs) if bcs else None,
                 "client_cpu_s": st["cpu"] - cpu0,
                 "client_workers": st["workers"],
             }
             records.append(rec)
             log(f"# {system} @ {n:,}: held {held:,}, {rec['mem_per_client'] or 0:,.0f} B/client, "
                 f"RSS {mem.rss / 2**20:,.0f} MiB, broadcast last {_ms(rec['broadcast_last']) or 0:.0f}"
-                f" ms, hb late {st['hb_late']}, errors {st['errors']}")
+                f" ms (CPU a broadcast: servers {rec['broadcast_server_cpu_s'] or 0:.2f} s, clients "
+                f"{rec['broadcast_client_cpu_s'] or 0:.2f} s), hb late {st['hb_late']}, errors {st['errors']}")
             if not rec["reached"] or not srv.alive():
                 log(f"# {system}: held only {held:,} of {n:,}; not going further")
                 break
