@@ -100,8 +100,14 @@ _TIMEOUT = object()   # what a receive timer switches in with
 _next_ref_id = _ref_ids.__next__
 _RAISE = object()     # receive(default=...) not given
 
-#: How many finished greenlets are kept for reuse by later spawns.
-POOL_MAX = 2048
+#: How many finished greenlets are kept for reuse by later spawns.  An
+#: idle pooled greenlet holds about 8 KB, and a node whose connections
+#: hibernate fills its pool once: 2,048 (the earlier bound) cost each node
+#: ~14 MB for nothing (a socket or channel that wakes takes one and gives
+#: it back when it hibernates again); 256 keep spawn and ping-pong where
+#: they were (``python -m tools.bench runtime``) and take an idle
+#: client, one node at 10,000, from 9.5 to 8.7 KB.
+POOL_MAX = 256
 
 # The runtime's tables, bound once: the hot paths below use these aliases
 # (they are the very dicts and deques RUNTIME owns, never rebound).

@@ -25,6 +25,27 @@ def test_ten_thousand_processes_spawned_and_exited_leave_the_tables_empty():
     assert len(_process._pool) <= _process.POOL_MAX
 
 
+def test_a_thousand_hibernating_processes_leave_at_most_256_idle_greenlets():
+    from beamish import hibernate
+    from beamish.lowlevel import runtime_view
+
+    def sleeper():
+        receive("nap")         # parked on a greenlet of its own
+        hibernate(receive)     # gives it back; the next message runs receive
+    pids = [spawn(sleeper) for _ in range(1_000)]
+    try:
+        settle()
+        for p in pids:
+            send(p, "nap")
+        settle()
+        assert all(process_info(p).status == "hibernating" for p in pids)
+        assert runtime_view().pool_size <= 256   # ~8 KB each, held by an idle node
+    finally:
+        for p in pids:
+            exit(p, "kill")
+        settle()
+
+
 def test_a_reused_greenlet_carries_nothing_of_its_previous_process():
     def first(parent):
         send(parent, ("first", self()))
