@@ -866,47 +866,26 @@ def _call(p: Process, dest: Any, tag: Any, request: Any, timeout: Optional[float
     with an alias (as :func:`_monitor_alias`), send it ``(tag, (p.pid,
     ref), request)``, wait for the reply (:func:`_wait_reply`) and end the
     monitor (as :func:`_end_call_monitor`).  One runtime call where a
-    caller would otherwise make four; for a live local server the monitor
-    and the send are made, and the monitor ended, inline.
+    caller would otherwise make four; for a live local server the send is
+    made, and the monitor ended, inline.
 
     Returns the reply ``(ref, value)``; the ``Down`` of the monitor if
     ``dest`` ended first or was not there (reason ``"noproc"``); or None
     after ``timeout`` seconds, the alias then gone (a late reply is
     dropped, and one that raced the timeout is taken out of the mailbox).
     """
-    global _wake_pending
     q = p.mq
     mark = len(q) if q else 0    # what is queued now cannot hold a ref made next
     t = dest._proc if dest.__class__ is Pid else None
     if t is not None and t.alive:
-        ref = _new_ref(Ref)      # _monitor_alias(p, dest), inline: the hot path
-        ref.node = _ids._node_name
-        ref.id = _next_ref_id()
-        ref.creation = _creation
-        aliases = p.aliases
-        if aliases is None:
-            aliases = p.aliases = set()
-        aliases.add(ref)
-        _aliases[ref] = p
-        monitors = p.monitors
-        if monitors is None:
-            monitors = p.monitors = {}
-        monitors[ref] = dest
-        watchers = t.monitored_by
-        if watchers is None:
-            watchers = t.monitored_by = {}
-        watchers[ref] = p.pid
-        tq = t.mq                # send(dest, ...), inline
+        ref = _alias_monitor(p, dest, t)
+        tq = t.mq                # _deliver(t, ...), inline: the hot path
         if tq is None:
             tq = t.mq = deque()
         tq.append((tag, (p.pid, ref), request))
         parked = t.parked
         if parked == 1:
-            t.parked = 2
-            _woken.append(t)
-            if not _wake_pending:
-                _wake_pending = True
-                _run_callback(_run_woken)
+            _wake(t)
         elif parked == 3:
             t.parked = 0
             _start(t)
@@ -920,8 +899,8 @@ def _call(p: Process, dest: Any, tag: Any, request: Any, timeout: Optional[float
             # _end_call_monitor(p, ref), inline: the server lives, so its
             # monitor, and the alias the reply came through, are in place.
             if _aliases.pop(ref, None) is not None:
-                aliases.discard(ref)
-            monitors.pop(ref, None)
+                p.aliases.discard(ref)
+            p.monitors.pop(ref, None)
             t.monitored_by.pop(ref, None)
         else:
             _end_call_monitor(p, ref)
@@ -1004,25 +983,32 @@ def _monitor_alias(p: Process, target: Any) -> Ref:
     if target.__class__ is Pid:
         t = target._proc
         if t is not None and t.alive:
-            ref = _new_ref(Ref)     # make_ref(), inline: one call fewer per call
-            ref.node = _ids._node_name
-            ref.id = _next_ref_id()
-            ref.creation = _creation
-            aliases = p.aliases
-            if aliases is None:
-                aliases = p.aliases = set()
-            aliases.add(ref)
-            _aliases[ref] = p
-            monitors = p.monitors
-            if monitors is None:
-                monitors = p.monitors = {}
-            monitors[ref] = target
-            watchers = t.monitored_by
-            if watchers is None:
-                watchers = t.monitored_by = {}
-            watchers[ref] = p.pid
-            return ref
+            return _alias_monitor(p, target, t)
     return _monitor(p, target, True)
+
+
+def _alias_monitor(p: Process, target: Pid, t: Process) -> Ref:
+    """The monitor alias ``p`` takes on ``target``, whose live local
+    process is ``t``: ``make_ref`` and the three tables, written inline
+    (a call makes one every time)."""
+    ref = _new_ref(Ref)
+    ref.node = _ids._node_name
+    ref.id = _next_ref_id()
+    ref.creation = _creation
+    aliases = p.aliases
+    if aliases is None:
+        aliases = p.aliases = set()
+    aliases.add(ref)
+    _aliases[ref] = p
+    monitors = p.monitors
+    if monitors is None:
+        monitors = p.monitors = {}
+    monitors[ref] = target
+    watchers = t.monitored_by
+    if watchers is None:
+        watchers = t.monitored_by = {}
+    watchers[ref] = p.pid
+    return ref
 
 
 def _end_call_monitor(p: Process, ref: Ref) -> None:

@@ -14,7 +14,8 @@ import time
 import gevent
 import pytest
 
-from beamish import Supervisor, stop
+from beamish import stop
+from test_chat_support import start_chat
 from tools.harness.client import PhxClient, http_request, joined
 
 pytestmark = pytest.mark.timeout(120)
@@ -26,20 +27,11 @@ QUIET = 0.2        # --presence-diff-window: no join for this long ends a burst
 
 @pytest.fixture
 def chat():
-    import argparse
-    import apps.chat as app
-    parser = argparse.ArgumentParser()
-    app.add_arguments(parser)
-    config = parser.parse_args(["--port", "0", "--secret", "s-room", "--presence-diff-rate",
-                                str(RATE), "--presence-max-diff-window", str(MAX_WINDOW),
-                                "--presence-diff-window", str(QUIET)])
-    config.node = "chat@test"
-    ports = []
-    specs = app.children(config)
-    specs[-1] = specs[-1].__class__(**{**specs[-1].__dict__,
-                                       "kwargs": {**specs[-1].kwargs, "on_ready": ports.append}})
-    sup = Supervisor.start(specs)
-    yield ports[0]
+    sup, port = start_chat("--secret", "s-room", "--presence-period", "1.5",
+                           "--presence-diff-rate", str(RATE),
+                           "--presence-max-diff-window", str(MAX_WINDOW),
+                           "--presence-diff-window", str(QUIET))
+    yield port
     stop(sup)
 
 

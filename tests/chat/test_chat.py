@@ -4,7 +4,8 @@ import json
 import gevent
 import pytest
 
-from beamish import Supervisor, stop
+from beamish import stop
+from test_chat_support import start_chat
 from tools.harness.client import PhxClient as Client, Rejected, http_request, joined
 
 pytestmark = pytest.mark.timeout(60)
@@ -12,18 +13,8 @@ pytestmark = pytest.mark.timeout(60)
 
 @pytest.fixture
 def chat():
-    import argparse
-    import apps.chat as app
-    parser = argparse.ArgumentParser()
-    app.add_arguments(parser)
-    config = parser.parse_args(["--port", "0", "--presence-period", "0.05", "--secret", "s3"])
-    config.node = "chat@test"
-    ports = []
-    specs = app.children(config)
-    specs[-1] = specs[-1].__class__(**{**specs[-1].__dict__,
-                                       "kwargs": {**specs[-1].kwargs, "on_ready": ports.append}})
-    sup = Supervisor.start(specs)
-    yield ports[0]
+    sup, port = start_chat("--secret", "s3")
+    yield port
     stop(sup)
 
 
